@@ -1,0 +1,65 @@
+//! Bias, ReLU and SGD: the element-wise operations of a layer, forward and backward side by side.
+
+use rayon::prelude::*;
+
+use crate::gemm::ROW_BLOCK;
+
+/// Forward of a hidden layer's activation, in place: `Z[i,j] = max(Z[i,j] + b[j], 0)`.
+/// `z` is `m × n` row-major with `n = b.len()`.
+pub fn bias_relu_forward(z: &mut [f32], b: &[f32]) {
+    let n = b.len();
+    assert!(n > 0 && z.len() % n == 0, "bias_relu_forward: {} values for width {n}", z.len());
+    z.par_chunks_mut(ROW_BLOCK * n).for_each(|rows| {
+        for row in rows.chunks_exact_mut(n) {
+            for (v, &bias) in row.iter_mut().zip(b) {
+                *v = (*v + bias).max(0.0);
+            }
+        }
+    });
+}
+
+/// Forward of the output layer's bias, in place: `Z[i,j] += b[j]`.
+pub fn bias_forward(z: &mut [f32], b: &[f32]) {
+    let n = b.len();
+    assert!(n > 0 && z.len() % n == 0, "bias_forward: {} values for width {n}", z.len());
+    for row in z.chunks_exact_mut(n) {
+        for (v, &bias) in row.iter_mut().zip(b) {
+            *v += bias;
+        }
+    }
+}
+
+/// Backward of ReLU, in place: `dA[i,j] = 0` where the activation `A[i,j]` was not positive.
+/// (The ReLU output is positive exactly where its input was, so `A` serves as the mask.)
+pub fn relu_backward(da: &mut [f32], a: &[f32]) {
+    assert_eq!(da.len(), a.len(), "relu_backward: gradient and activation differ in size");
+    da.par_chunks_mut(4096).zip(a.par_chunks(4096)).for_each(|(d, a)| {
+        for (g, &act) in d.iter_mut().zip(a) {
+            if act <= 0.0 {
+                *g = 0.0;
+            }
+        }
+    });
+}
+
+/// Backward of the bias: `db[j] = Σ_i dZ[i,j]`, summed over rows in ascending order.
+pub fn bias_grad(dz: &[f32], db: &mut [f32]) {
+    let n = db.len();
+    assert!(n > 0 && dz.len() % n == 0, "bias_grad: {} values for width {n}", dz.len());
+    db.fill(0.0);
+    for row in dz.chunks_exact(n) {
+        for (acc, &g) in db.iter_mut().zip(row) {
+            *acc += g;
+        }
+    }
+}
+
+/// Plain SGD step: `w ← w − lr·g`.
+pub fn sgd_update(w: &mut [f32], g: &[f32], lr: f32) {
+    assert_eq!(w.len(), g.len(), "sgd_update: parameter and gradient differ in size");
+    w.par_chunks_mut(16384).zip(g.par_chunks(16384)).for_each(|(w, g)| {
+        for (p, &d) in w.iter_mut().zip(g) {
+            *p -= lr * d;
+        }
+    });
+}

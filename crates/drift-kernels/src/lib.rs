@@ -1,0 +1,32 @@
+//! drift-kernels: the arithmetic of a ReLU multilayer perceptron, behind a small, safe API.
+//!
+//! Matrices are row-major `f32` slices described by [`MatRef`] / [`MatMut`] views; a transposed
+//! operand is a view with swapped strides ([`MatRef::t`]), never a materialised copy. The three
+//! products training needs are all [`gemm`]:
+//!
+//! | pass | product | shapes |
+//! |---|---|---|
+//! | forward | `Z = X·Wᵀ` | `X: B×in`, `W: out×in`, `Z: B×out` |
+//! | backward-data | `dX = dZ·W` | `dZ: B×out`, `W: out×in`, `dX: B×in` |
+//! | weight gradient | `dW = dZᵀ·X` | `dZ: B×out`, `X: B×in`, `dW: out×in` |
+//!
+//! Every output element is computed by one fixed sequence of operations whatever the number of
+//! threads: work is split over fixed blocks of output rows ([`ROW_BLOCK`]) and the reduction
+//! dimension is never split, so results are bit-identical for any rayon pool size.
+//!
+//! ```
+//! use drift_kernels::{gemm, MatMut, MatRef};
+//! let x = [1.0f32, 2.0, 3.0, 4.0]; // 2×2
+//! let w = [1.0f32, 0.0, 0.0, 1.0, 1.0, 1.0]; // 3×2 (out×in)
+//! let mut z = [0.0f32; 6]; // 2×3
+//! gemm(MatRef::new(&x, 2, 2), MatRef::new(&w, 3, 2).t(), MatMut::new(&mut z, 2, 3));
+//! assert_eq!(z, [1.0, 2.0, 3.0, 3.0, 4.0, 7.0]);
+//! ```
+
+mod elementwise;
+mod gemm;
+mod loss;
+
+pub use elementwise::{bias_grad, bias_relu_forward, bias_forward, relu_backward, sgd_update};
+pub use gemm::{gemm, gemm_kernel_name, MatMut, MatRef, ROW_BLOCK};
+pub use loss::{softmax_cross_entropy, BatchLoss, LossMode, CLIP_EPSILON};
