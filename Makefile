@@ -1,0 +1,53 @@
+# drift — build, test and reproduce. `make reproduce` and `make test` are all a newcomer needs;
+# both install what they use (Rust crates, a Python venv in .venv, Debian's Fashion-MNIST).
+SHELL   := /bin/bash
+CARGO   ?= cargo
+PYTHON  ?= python3
+VENV    := .venv
+PY      := $(VENV)/bin/python
+DRIFT   := target/release/drift
+PROFILE ?= quick
+OUT     ?= results/$(PROFILE)
+FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+
+.PHONY: all setup build venv datasets test reproduce clean
+
+all: build
+
+## setup: everything the tests and the reproduction need
+setup: build venv datasets
+
+build:
+	$(CARGO) build --release --locked -p drift-cli
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements-test.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-test.txt
+	touch $@
+
+## datasets: Fashion-MNIST from Debian's dataset-fashion-mnist when apt-get can install it
+datasets:
+	@if [ -f $(FASHION) ]; then \
+	  echo "fashion-mnist: $(dir $(FASHION))"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  echo "fashion-mnist: installing the Debian package dataset-fashion-mnist"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
+	else \
+	  echo "fashion-mnist: NOT INSTALLED and apt-get is not usable here (install dataset-fashion-mnist as root);"; \
+	  echo "               tests that need it will report themselves as skipped"; \
+	fi
+
+## test: Rust unit and integration tests, then the Python tests (NumPy reference, DuckDB, Polars)
+test: setup
+	$(CARGO) test --release --locked --workspace
+	DRIFT_BIN=$(CURDIR)/$(DRIFT) $(PY) -m pytest -q tests/python
+
+## reproduce: the runs of the quick profile on Fashion-MNIST into results/$(PROFILE)/runs
+reproduce: setup
+	PROFILE=$(PROFILE) OUT=$(OUT) DRIFT=$(DRIFT) bash scripts/reproduce.sh
+
+clean:
+	$(CARGO) clean
+	rm -rf $(VENV)

@@ -1,0 +1,178 @@
+//! How far the parameters moved: the statistics of `Δw = w − w0` per layer, overall
+//! ([`deviation_rows`]), as functions of `w0` ([`conditional_rows`]), and the joint histogram
+//! of `(w0, w)` ([`hist2d_rows`]).
+
+use std::collections::BTreeMap;
+
+use drift_train::Layer;
+
+use crate::stats::{histogram_mode, moments, quantile_sorted, sort};
+use crate::tables::{ConditionalRow, DeviationRow, Hist2dRow, CONDITIONAL_QUANTILES, DEVIATION_QUANTILES};
+
+fn deltas(w0: &[f32], w: &[f32]) -> Vec<f64> {
+    w.iter().zip(w0).map(|(&w, &w0)| f64::from(w) - f64::from(w0)).collect()
+}
+
+/// Frobenius norm, accumulated in f64 in index order.
+fn norm(values: impl Iterator<Item = f64>) -> f64 {
+    values.map(|v| v * v).sum::<f64>().sqrt()
+}
+
+/// The rows of one layer (numbered from 1) at one epoch: one for its weights, one for its biases.
+pub fn deviation_rows(epoch: i32, layer_number: i32, init: &Layer, current: &Layer) -> [DeviationRow; 2] {
+    let limit = init.glorot_limit();
+    let row = |kind: &'static str, w0: &[f32], w: &[f32]| {
+        let mut dw = deltas(w0, w);
+        let m = moments(&dw);
+        let beyond = dw.iter().filter(|d| d.abs() > limit).count();
+        let base = norm(w0.iter().map(|&v| f64::from(v)));
+        let rel_change = (base > 0.0).then(|| norm(dw.iter().copied()) / base);
+        let sorted = sort(&mut dw);
+        DeviationRow {
+            epoch,
+            layer: layer_number,
+            kind,
+            n: m.n as i64,
+            mean: m.mean,
+            std: m.std,
+            mean_abs: m.mean_abs,
+            rms: m.rms,
+            max_abs: m.max_abs,
+            skewness: m.skewness,
+            kurtosis: m.kurtosis,
+            quantiles: DEVIATION_QUANTILES.map(|(_, q)| quantile_sorted(sorted, q)),
+            rel_change,
+            frac_beyond_limit: beyond as f64 / m.n as f64,
+        }
+    };
+    [row("weight", &init.w, &current.w), row("bias", &init.b, &current.b)]
+}
+
+/// Bin `i` of `bins` equal bins over the Glorot range `[−l, l]`, clamped to the ends.
+fn w0_bin(w0: f64, limit: f64, bins: usize) -> usize {
+    let i = ((w0 + limit) / (2.0 * limit) * bins as f64).floor();
+    (i.max(0.0) as usize).min(bins - 1)
+}
+
+/// The weights of one layer grouped by their initial value into `bins` equal bins over the
+/// layer's Glorot range: count, moments and histogram peak of `Δw`, quantiles of `w`.
+pub fn conditional_rows(epoch: i32, layer_number: i32, init: &Layer, current: &Layer, bins: usize) -> Vec<ConditionalRow> {
+    let limit = init.glorot_limit();
+    let width = 2.0 * limit / bins as f64;
+    let mut dw_by_bin: Vec<Vec<f64>> = vec![Vec::new(); bins];
+    let mut w_by_bin: Vec<Vec<f64>> = vec![Vec::new(); bins];
+    for (&w0, &w) in init.w.iter().zip(&current.w) {
+        let b = w0_bin(f64::from(w0), limit, bins);
+        dw_by_bin[b].push(f64::from(w) - f64::from(w0));
+        w_by_bin[b].push(f64::from(w));
+    }
+    dw_by_bin
+        .iter_mut()
+        .zip(w_by_bin.iter_mut())
+        .enumerate()
+        .map(|(b, (dw, w))| {
+            let filled = !dw.is_empty();
+            let m = filled.then(|| moments(dw));
+            let w_sorted = sort(w);
+            ConditionalRow {
+                epoch,
+                layer: layer_number,
+                bin: b as i32,
+                w0_lo: -limit + b as f64 * width,
+                w0_hi: -limit + (b + 1) as f64 * width,
+                count: dw.len() as i64,
+                mean_dw: m.map(|m| m.mean),
+                std_dw: m.map(|m| m.std),
+                skew_dw: m.and_then(|m| m.skewness),
+                kurt_dw: m.and_then(|m| m.kurtosis),
+                mode_dw: histogram_mode(sort(dw)),
+                w_quantiles: filled.then(|| CONDITIONAL_QUANTILES.map(|(_, q)| quantile_sorted(w_sorted, q))),
+            }
+        })
+        .collect()
+}
+
+/// The non-empty cells of the 2-D histogram of `(w0, w)` of one layer's weights. Both axes use
+/// the same bin width, `2l / bins`, and the same origin `−l`, so the diagonal `w = w0` runs
+/// through the corners of the cells; the `w` axis extends as far as the weights have moved
+/// (its bin index may be negative or exceed `bins`).
+pub fn hist2d_rows(epoch: i32, layer_number: i32, init: &Layer, current: &Layer, bins: usize) -> Vec<Hist2dRow> {
+    let limit = init.glorot_limit();
+    let width = 2.0 * limit / bins as f64;
+    let mut cells: BTreeMap<(i32, i32), i64> = BTreeMap::new();
+    for (&w0, &w) in init.w.iter().zip(&current.w) {
+        if !w.is_finite() {
+            continue;
+        }
+        let x = w0_bin(f64::from(w0), limit, bins) as i32;
+        let y = ((f64::from(w) + limit) / width).floor().clamp(i32::MIN as f64, i32::MAX as f64) as i32;
+        *cells.entry((x, y)).or_insert(0) += 1;
+    }
+    cells
+        .into_iter()
+        .map(|((x, y), count)| Hist2dRow {
+            epoch,
+            layer: layer_number,
+            w0_bin: x,
+            w_bin: y,
+            w0_lo: -limit + f64::from(x) * width,
+            w0_hi: -limit + f64::from(x + 1) * width,
+            w_lo: -limit + f64::from(y) * width,
+            w_hi: -limit + f64::from(y + 1) * width,
+            count,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(w: Vec<f32>, b: Vec<f32>, fan_in: usize) -> Layer {
+        Layer { fan_in, fan_out: w.len() / fan_in, w, b }
+    }
+
+    #[test]
+    fn unchanged_layer_has_zero_deviation() {
+        let init = layer(vec![0.1, -0.2, 0.3, -0.4], vec![0.0, 0.0], 2);
+        let [w, b] = deviation_rows(0, 1, &init, &init);
+        assert_eq!((w.mean, w.std, w.max_abs, w.quantiles), (0.0, 0.0, 0.0, [0.0; 7]));
+        assert_eq!(w.rel_change, Some(0.0));
+        assert_eq!(b.rel_change, None, "biases start at zero");
+        assert_eq!((w.n, b.n), (4, 2));
+    }
+
+    #[test]
+    fn deviation_of_a_known_change() {
+        let init = layer(vec![0.5, -0.5, 0.25, 0.0], vec![0.0; 2], 2);
+        let now = layer(vec![1.5, -0.5, 0.25, 0.0], vec![0.5, 0.0], 2);
+        let [w, b] = deviation_rows(3, 2, &init, &now);
+        assert_eq!((w.epoch, w.layer, w.kind), (3, 2, "weight"));
+        assert!((w.mean - 0.25).abs() < 1e-12 && (w.max_abs - 1.0).abs() < 1e-12);
+        let base = (0.25f64 + 0.25 + 0.0625).sqrt();
+        assert!((w.rel_change.unwrap() - 1.0 / base).abs() < 1e-12);
+        // limit = sqrt(6/4) ≈ 1.22: a step of 1.0 is within it.
+        assert_eq!(w.frac_beyond_limit, 0.0);
+        assert!((b.mean - 0.25).abs() < 1e-12);
+    }
+
+    #[test]
+    fn conditional_bins_cover_the_glorot_range() {
+        let init = layer(vec![-1.2, -0.6, 0.0, 0.6, 1.2, 0.61], vec![0.0; 3], 2);
+        let now = layer(vec![-1.3, -0.6, 0.1, 0.7, 1.2, 0.61], vec![0.0; 3], 2);
+        let rows = conditional_rows(1, 1, &init, &now, 4);
+        assert_eq!(rows.len(), 4);
+        assert_eq!(rows.iter().map(|r| r.count).sum::<i64>(), 6);
+        let limit = init.glorot_limit();
+        assert!((rows[0].w0_lo + limit).abs() < 1e-12 && (rows[3].w0_hi - limit).abs() < 1e-12);
+        assert!(rows.iter().all(|r| r.count > 0 || r.mean_dw.is_none()));
+    }
+
+    #[test]
+    fn hist2d_counts_every_weight_and_aligns_the_diagonal() {
+        let init = layer(vec![-0.9, -0.3, 0.3, 0.9], vec![0.0; 2], 2);
+        let rows = hist2d_rows(0, 1, &init, &init, 10);
+        assert_eq!(rows.iter().map(|r| r.count).sum::<i64>(), 4);
+        assert!(rows.iter().all(|r| r.w0_bin == r.w_bin), "w = w0 falls on the diagonal");
+    }
+}

@@ -1,0 +1,68 @@
+//! Writing one Arrow record batch as a Parquet file, atomically, with the run's configuration in
+//! the key-value metadata.
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch};
+use arrow::datatypes::{Field, Schema};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
+
+use crate::AnalysisError;
+
+/// Writes `bytes` through `write` into a temporary file beside `path`, then renames it over
+/// `path`: a reader sees the old file or the new one, never half of one. The temporary is
+/// removed if anything fails.
+pub fn write_atomic(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>) -> Result<(), AnalysisError> {
+    let tmp = temporary_name(path);
+    let result = (|| {
+        let mut out = BufWriter::new(File::create(&tmp)?);
+        write(&mut out)?;
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    result.map_err(|source| {
+        let _ = fs::remove_file(&tmp);
+        AnalysisError::Io { path: path.to_path_buf(), source }
+    })
+}
+
+/// `.NAME.tmp-PID` in the same folder (a rename within one folder is atomic).
+fn temporary_name(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+/// Columns that hold arbitrary floats: dictionary encoding only costs there.
+const NO_DICTIONARY: [&str; 1] = ["w"];
+
+/// Writes `columns` (named by `fields`) to `path` as Parquet, Snappy-compressed, with `metadata`.
+pub fn write_table(
+    path: &Path,
+    fields: Vec<Field>,
+    columns: Vec<ArrayRef>,
+    metadata: &[(String, String)],
+) -> Result<(), AnalysisError> {
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(schema.clone(), columns)
+        .map_err(|e| AnalysisError::Encode { path: path.to_path_buf(), message: e.to_string() })?;
+    let kv = metadata.iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone())).collect();
+    let mut props = WriterProperties::builder().set_compression(Compression::SNAPPY).set_key_value_metadata(Some(kv));
+    for column in NO_DICTIONARY {
+        props = props.set_column_dictionary_enabled(ColumnPath::from(column), false);
+    }
+    let props = props.build();
+    let encode_error = |e: parquet::errors::ParquetError| std::io::Error::other(e.to_string());
+    write_atomic(path, |out| {
+        let mut writer = ArrowWriter::try_new(out.by_ref(), schema, Some(props)).map_err(encode_error)?;
+        writer.write(&batch).map_err(encode_error)?;
+        writer.close().map_err(encode_error)?;
+        Ok(())
+    })
+}

@@ -1,0 +1,148 @@
+//! Descriptive statistics of a sample of deviations, computed in f64 in a fixed order.
+
+/// Moments and extremes of a sample.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Moments {
+    pub n: usize,
+    pub mean: f64,
+    /// Population standard deviation (divides by n, as NumPy's default).
+    pub std: f64,
+    /// `m3 / m2^1.5`; `None` when the variance is 0 (undefined).
+    pub skewness: Option<f64>,
+    /// Excess kurtosis `m4 / m2² − 3`; `None` when the variance is 0.
+    pub kurtosis: Option<f64>,
+    pub mean_abs: f64,
+    pub rms: f64,
+    pub max_abs: f64,
+}
+
+/// Two passes: the mean, then central moments about it (stable for the tiny deviations of early
+/// epochs, where a one-pass formula would cancel catastrophically). Empty input gives NaNs.
+pub fn moments(values: &[f64]) -> Moments {
+    let n = values.len();
+    let nf = n as f64;
+    let mean = values.iter().sum::<f64>() / nf;
+    let (mut m2, mut m3, mut m4, mut abs, mut sq, mut max_abs) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0f64);
+    for &v in values {
+        let d = v - mean;
+        let d2 = d * d;
+        m2 += d2;
+        m3 += d2 * d;
+        m4 += d2 * d2;
+        abs += v.abs();
+        sq += v * v;
+        max_abs = max_abs.max(v.abs());
+    }
+    let (m2, m3, m4) = (m2 / nf, m3 / nf, m4 / nf);
+    let shape = m2 > 0.0;
+    Moments {
+        n,
+        mean,
+        std: m2.sqrt(),
+        skewness: shape.then(|| m3 / m2.powf(1.5)),
+        kurtosis: shape.then(|| m4 / (m2 * m2) - 3.0),
+        mean_abs: abs / nf,
+        rms: (sq / nf).sqrt(),
+        max_abs,
+    }
+}
+
+/// The `q`-quantile of sorted data with linear interpolation between order statistics
+/// (NumPy's default `linear` method, DuckDB's `quantile_cont`). Panics on empty input.
+pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
+    assert!(!sorted.is_empty(), "quantile of an empty sample");
+    let pos = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    let frac = pos - lo as f64;
+    if lo == hi {
+        sorted[lo]
+    } else {
+        sorted[lo] + (sorted[hi] - sorted[lo]) * frac
+    }
+}
+
+/// Sorts in place by total order (NaNs last) and returns the slice, ready for quantiles.
+pub fn sort(values: &mut [f64]) -> &[f64] {
+    values.sort_unstable_by(f64::total_cmp);
+    values
+}
+
+/// The peak of the histogram of sorted data: the centre of the fullest bin (the first on ties)
+/// of a Freedman–Diaconis histogram (bin width `2·IQR·n^(−1/3)`) over the 1st–99th percentile
+/// range, so that a few outliers cannot stretch the bins. At most 4096 bins.
+pub fn histogram_mode(sorted: &[f64]) -> Option<f64> {
+    let n = sorted.len();
+    if n == 0 {
+        return None;
+    }
+    let (lo, hi) = (quantile_sorted(sorted, 0.01), quantile_sorted(sorted, 0.99));
+    if !(hi > lo) {
+        return Some(quantile_sorted(sorted, 0.5));
+    }
+    let iqr = quantile_sorted(sorted, 0.75) - quantile_sorted(sorted, 0.25);
+    let width = if iqr > 0.0 { 2.0 * iqr / (n as f64).cbrt() } else { (hi - lo) / (n as f64).sqrt() };
+    let bins = (((hi - lo) / width).ceil() as usize).clamp(1, 4096);
+    let width = (hi - lo) / bins as f64;
+    let mut counts = vec![0u32; bins];
+    let start = sorted.partition_point(|&v| v < lo);
+    for &v in sorted[start..].iter().take_while(|&&v| v <= hi) {
+        counts[(((v - lo) / width) as usize).min(bins - 1)] += 1;
+    }
+    let best = counts.iter().enumerate().fold(0, |best, (i, &c)| if c > counts[best] { i } else { best });
+    Some(lo + (best as f64 + 0.5) * width)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moments_of_a_known_sample() {
+        let m = moments(&[1.0, 2.0, 3.0, 4.0, 10.0]);
+        assert_eq!(m.n, 5);
+        assert!((m.mean - 4.0).abs() < 1e-12);
+        assert!((m.std - 10.0f64.sqrt()).abs() < 1e-12);
+        // m2 = 10, m3 = 36, m4 = 278.8: skewness 36/10^1.5, excess kurtosis 2.788 − 3.
+        assert!((m.skewness.unwrap() - 1.1384199576606167).abs() < 1e-12);
+        assert!((m.kurtosis.unwrap() - (-0.212)).abs() < 1e-12, "{:?}", m.kurtosis);
+        assert_eq!(m.max_abs, 10.0);
+        assert!((m.rms - (130.0f64 / 5.0).sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn constant_sample_has_no_shape() {
+        let m = moments(&[0.0; 8]);
+        assert_eq!((m.mean, m.std, m.max_abs), (0.0, 0.0, 0.0));
+        assert_eq!((m.skewness, m.kurtosis), (None, None));
+        assert_eq!(histogram_mode(&[0.0; 8]), Some(0.0));
+    }
+
+    #[test]
+    fn quantiles_interpolate_like_numpy() {
+        let s = [1.0, 2.0, 4.0, 8.0];
+        assert_eq!(quantile_sorted(&s, 0.0), 1.0);
+        assert_eq!(quantile_sorted(&s, 1.0), 8.0);
+        assert!((quantile_sorted(&s, 0.5) - 3.0).abs() < 1e-12);
+        assert!((quantile_sorted(&s, 0.25) - 1.75).abs() < 1e-12); // np.quantile([1,2,4,8], .25)
+    }
+
+    #[test]
+    fn mode_finds_the_peak_of_a_skewed_sample() {
+        // Triangular on [0, 1] with its peak at 0.2 (inverse CDF at evenly spaced levels).
+        let n = 20_000;
+        let mut v: Vec<f64> = (0..n)
+            .map(|i| {
+                let u = (i as f64 + 0.5) / n as f64;
+                if u < 0.2 {
+                    (0.2 * u).sqrt()
+                } else {
+                    1.0 - (0.8 * (1.0 - u)).sqrt()
+                }
+            })
+            .collect();
+        let mode = histogram_mode(sort(&mut v)).unwrap();
+        assert!((mode - 0.2).abs() < 0.03, "mode {mode}");
+        assert!(quantile_sorted(&v, 0.5) > mode + 0.1, "the median sits right of the peak");
+    }
+}

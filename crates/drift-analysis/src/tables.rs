@@ -1,0 +1,373 @@
+//! The rows of each table of DESIGN.md and their Arrow columns. Types: ids and labels `Utf8`,
+//! epochs, layers, bins, rows and columns `Int32`, counts `Int64`, the seed `UInt64`,
+//! statistics `Float64` (nullable where undefined), snapshot weights `Float32`.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Float32Array, Float64Array, Int32Array, Int64Array, StringArray, UInt64Array};
+use arrow::datatypes::{DataType, Field};
+
+fn field(name: &str, ty: DataType, nullable: bool) -> Field {
+    Field::new(name, ty, nullable)
+}
+
+fn strings<'a>(values: impl Iterator<Item = &'a str>) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(values))
+}
+
+fn opt_strings<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
+    Arc::new(StringArray::from_iter(values))
+}
+
+fn i32s(values: impl Iterator<Item = i32>) -> ArrayRef {
+    Arc::new(Int32Array::from_iter_values(values))
+}
+
+fn opt_i32s(values: impl Iterator<Item = Option<i32>>) -> ArrayRef {
+    Arc::new(Int32Array::from_iter(values))
+}
+
+fn i64s(values: impl Iterator<Item = i64>) -> ArrayRef {
+    Arc::new(Int64Array::from_iter_values(values))
+}
+
+fn f64s(values: impl Iterator<Item = f64>) -> ArrayRef {
+    Arc::new(Float64Array::from_iter_values(values))
+}
+
+fn opt_f64s(values: impl Iterator<Item = Option<f64>>) -> ArrayRef {
+    Arc::new(Float64Array::from_iter(values))
+}
+
+/// A table: its fields and the columns of a slice of rows.
+pub trait Table: Sized {
+    fn fields() -> Vec<Field>;
+    fn columns(run_id: &str, rows: &[Self]) -> Vec<ArrayRef>;
+}
+
+/// `history.parquet`: one row per epoch (0 = before training).
+#[derive(Clone, Debug, PartialEq)]
+pub struct HistoryRow {
+    pub epoch: i32,
+    pub train_loss: f64,
+    pub train_acc: f64,
+    pub test_loss: f64,
+    pub test_acc: f64,
+    pub seconds: f64,
+}
+
+impl Table for HistoryRow {
+    fn fields() -> Vec<Field> {
+        let mut f = vec![field("run_id", DataType::Utf8, false), field("epoch", DataType::Int32, false)];
+        for name in ["train_loss", "train_acc", "test_loss", "test_acc", "seconds"] {
+            f.push(field(name, DataType::Float64, false));
+        }
+        f
+    }
+    fn columns(run_id: &str, rows: &[Self]) -> Vec<ArrayRef> {
+        vec![
+            strings(rows.iter().map(|_| run_id)),
+            i32s(rows.iter().map(|r| r.epoch)),
+            f64s(rows.iter().map(|r| r.train_loss)),
+            f64s(rows.iter().map(|r| r.train_acc)),
+            f64s(rows.iter().map(|r| r.test_loss)),
+            f64s(rows.iter().map(|r| r.test_acc)),
+            f64s(rows.iter().map(|r| r.seconds)),
+        ]
+    }
+}
+
+/// Quantile levels of `deviation.parquet`, with their column names.
+pub const DEVIATION_QUANTILES: [(&str, f64); 7] =
+    [("p01", 0.01), ("p05", 0.05), ("p25", 0.25), ("p50", 0.5), ("p75", 0.75), ("p95", 0.95), ("p99", 0.99)];
+
+/// `deviation.parquet`: statistics of `Δw = w − w0` for one epoch, layer and kind.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeviationRow {
+    pub epoch: i32,
+    pub layer: i32,
+    pub kind: &'static str,
+    pub n: i64,
+    pub mean: f64,
+    pub std: f64,
+    pub mean_abs: f64,
+    pub rms: f64,
+    pub max_abs: f64,
+    pub skewness: Option<f64>,
+    pub kurtosis: Option<f64>,
+    pub quantiles: [f64; 7],
+    /// `‖W − W0‖_F / ‖W0‖_F`; `None` where `W0 = 0` (biases).
+    pub rel_change: Option<f64>,
+    pub frac_beyond_limit: f64,
+}
+
+impl Table for DeviationRow {
+    fn fields() -> Vec<Field> {
+        let mut f = vec![
+            field("run_id", DataType::Utf8, false),
+            field("epoch", DataType::Int32, false),
+            field("layer", DataType::Int32, false),
+            field("kind", DataType::Utf8, false),
+            field("n", DataType::Int64, false),
+        ];
+        for name in ["mean", "std", "mean_abs", "rms", "max_abs"] {
+            f.push(field(name, DataType::Float64, false));
+        }
+        f.push(field("skewness", DataType::Float64, true));
+        f.push(field("kurtosis", DataType::Float64, true));
+        for (name, _) in DEVIATION_QUANTILES {
+            f.push(field(name, DataType::Float64, false));
+        }
+        f.push(field("rel_change", DataType::Float64, true));
+        f.push(field("frac_beyond_limit", DataType::Float64, false));
+        f
+    }
+    fn columns(run_id: &str, rows: &[Self]) -> Vec<ArrayRef> {
+        let mut c = vec![
+            strings(rows.iter().map(|_| run_id)),
+            i32s(rows.iter().map(|r| r.epoch)),
+            i32s(rows.iter().map(|r| r.layer)),
+            strings(rows.iter().map(|r| r.kind)),
+            i64s(rows.iter().map(|r| r.n)),
+            f64s(rows.iter().map(|r| r.mean)),
+            f64s(rows.iter().map(|r| r.std)),
+            f64s(rows.iter().map(|r| r.mean_abs)),
+            f64s(rows.iter().map(|r| r.rms)),
+            f64s(rows.iter().map(|r| r.max_abs)),
+            opt_f64s(rows.iter().map(|r| r.skewness)),
+            opt_f64s(rows.iter().map(|r| r.kurtosis)),
+        ];
+        for q in 0..DEVIATION_QUANTILES.len() {
+            c.push(f64s(rows.iter().map(|r| r.quantiles[q])));
+        }
+        c.push(opt_f64s(rows.iter().map(|r| r.rel_change)));
+        c.push(f64s(rows.iter().map(|r| r.frac_beyond_limit)));
+        c
+    }
+}
+
+/// Quantile levels of the weights in `conditional.parquet` (the bands of Figure 3).
+pub const CONDITIONAL_QUANTILES: [(&str, f64); 5] = [("p02", 0.02), ("p25", 0.25), ("p50", 0.5), ("p75", 0.75), ("p98", 0.98)];
+
+/// `conditional.parquet`: `Δw` and `w` of the weights whose `w0` falls in one bin.
+/// Statistics are null for an empty bin; shape statistics also where the spread is 0.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConditionalRow {
+    pub epoch: i32,
+    pub layer: i32,
+    pub bin: i32,
+    pub w0_lo: f64,
+    pub w0_hi: f64,
+    pub count: i64,
+    pub mean_dw: Option<f64>,
+    pub std_dw: Option<f64>,
+    pub skew_dw: Option<f64>,
+    pub kurt_dw: Option<f64>,
+    pub mode_dw: Option<f64>,
+    pub w_quantiles: Option<[f64; 5]>,
+}
+
+impl Table for ConditionalRow {
+    fn fields() -> Vec<Field> {
+        let mut f = vec![
+            field("run_id", DataType::Utf8, false),
+            field("epoch", DataType::Int32, false),
+            field("layer", DataType::Int32, false),
+            field("bin", DataType::Int32, false),
+            field("w0_lo", DataType::Float64, false),
+            field("w0_hi", DataType::Float64, false),
+            field("count", DataType::Int64, false),
+        ];
+        for name in ["mean_dw", "std_dw", "skew_dw", "kurt_dw", "mode_dw"] {
+            f.push(field(name, DataType::Float64, true));
+        }
+        for (name, _) in CONDITIONAL_QUANTILES {
+            f.push(field(name, DataType::Float64, true));
+        }
+        f
+    }
+    fn columns(run_id: &str, rows: &[Self]) -> Vec<ArrayRef> {
+        let mut c = vec![
+            strings(rows.iter().map(|_| run_id)),
+            i32s(rows.iter().map(|r| r.epoch)),
+            i32s(rows.iter().map(|r| r.layer)),
+            i32s(rows.iter().map(|r| r.bin)),
+            f64s(rows.iter().map(|r| r.w0_lo)),
+            f64s(rows.iter().map(|r| r.w0_hi)),
+            i64s(rows.iter().map(|r| r.count)),
+            opt_f64s(rows.iter().map(|r| r.mean_dw)),
+            opt_f64s(rows.iter().map(|r| r.std_dw)),
+            opt_f64s(rows.iter().map(|r| r.skew_dw)),
+            opt_f64s(rows.iter().map(|r| r.kurt_dw)),
+            opt_f64s(rows.iter().map(|r| r.mode_dw)),
+        ];
+        for q in 0..CONDITIONAL_QUANTILES.len() {
+            c.push(opt_f64s(rows.iter().map(|r| r.w_quantiles.map(|w| w[q]))));
+        }
+        c
+    }
+}
+
+/// `hist2d.parquet`: one non-empty cell of the 2-D histogram of `(w0, w)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hist2dRow {
+    pub epoch: i32,
+    pub layer: i32,
+    pub w0_bin: i32,
+    pub w_bin: i32,
+    pub w0_lo: f64,
+    pub w0_hi: f64,
+    pub w_lo: f64,
+    pub w_hi: f64,
+    pub count: i64,
+}
+
+impl Table for Hist2dRow {
+    fn fields() -> Vec<Field> {
+        let mut f = vec![field("run_id", DataType::Utf8, false)];
+        for name in ["epoch", "layer", "w0_bin", "w_bin"] {
+            f.push(field(name, DataType::Int32, false));
+        }
+        for name in ["w0_lo", "w0_hi", "w_lo", "w_hi"] {
+            f.push(field(name, DataType::Float64, false));
+        }
+        f.push(field("count", DataType::Int64, false));
+        f
+    }
+    fn columns(run_id: &str, rows: &[Self]) -> Vec<ArrayRef> {
+        vec![
+            strings(rows.iter().map(|_| run_id)),
+            i32s(rows.iter().map(|r| r.epoch)),
+            i32s(rows.iter().map(|r| r.layer)),
+            i32s(rows.iter().map(|r| r.w0_bin)),
+            i32s(rows.iter().map(|r| r.w_bin)),
+            f64s(rows.iter().map(|r| r.w0_lo)),
+            f64s(rows.iter().map(|r| r.w0_hi)),
+            f64s(rows.iter().map(|r| r.w_lo)),
+            f64s(rows.iter().map(|r| r.w_hi)),
+            i64s(rows.iter().map(|r| r.count)),
+        ]
+    }
+}
+
+/// `runs.parquet`: one row describing a run and its outcome.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunRow {
+    pub dataset: String,
+    pub train_size: i64,
+    pub test_size: i64,
+    pub input_dim: i64,
+    pub classes: i64,
+    pub width: i64,
+    pub depth: i64,
+    pub seed: u64,
+    pub lr: f64,
+    pub batch_size: i64,
+    pub epochs: i32,
+    pub loss_mode: String,
+    pub init: String,
+    pub mask: Option<String>,
+    pub status: String,
+    pub epochs_done: i32,
+    pub min_train_loss: f64,
+    pub epoch_min_train_loss: i32,
+    pub min_test_loss: f64,
+    pub epoch_min_test_loss: i32,
+    pub divergence_epoch: Option<i32>,
+    pub wall_seconds: f64,
+}
+
+impl Table for RunRow {
+    fn fields() -> Vec<Field> {
+        let mut f = vec![field("run_id", DataType::Utf8, false), field("dataset", DataType::Utf8, false)];
+        for name in ["train_size", "test_size", "input_dim", "classes", "width", "depth"] {
+            f.push(field(name, DataType::Int64, false));
+        }
+        f.extend([
+            field("seed", DataType::UInt64, false),
+            field("lr", DataType::Float64, false),
+            field("batch_size", DataType::Int64, false),
+            field("epochs", DataType::Int32, false),
+            field("loss_mode", DataType::Utf8, false),
+            field("init", DataType::Utf8, false),
+            field("mask", DataType::Utf8, true),
+            field("status", DataType::Utf8, false),
+            field("epochs_done", DataType::Int32, false),
+            field("min_train_loss", DataType::Float64, false),
+            field("epoch_min_train_loss", DataType::Int32, false),
+            field("min_test_loss", DataType::Float64, false),
+            field("epoch_min_test_loss", DataType::Int32, false),
+            field("divergence_epoch", DataType::Int32, true),
+            field("wall_seconds", DataType::Float64, false),
+        ]);
+        f
+    }
+    fn columns(run_id: &str, rows: &[Self]) -> Vec<ArrayRef> {
+        vec![
+            strings(rows.iter().map(|_| run_id)),
+            strings(rows.iter().map(|r| r.dataset.as_str())),
+            i64s(rows.iter().map(|r| r.train_size)),
+            i64s(rows.iter().map(|r| r.test_size)),
+            i64s(rows.iter().map(|r| r.input_dim)),
+            i64s(rows.iter().map(|r| r.classes)),
+            i64s(rows.iter().map(|r| r.width)),
+            i64s(rows.iter().map(|r| r.depth)),
+            Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.seed))),
+            f64s(rows.iter().map(|r| r.lr)),
+            i64s(rows.iter().map(|r| r.batch_size)),
+            i32s(rows.iter().map(|r| r.epochs)),
+            strings(rows.iter().map(|r| r.loss_mode.as_str())),
+            strings(rows.iter().map(|r| r.init.as_str())),
+            opt_strings(rows.iter().map(|r| r.mask.as_deref())),
+            strings(rows.iter().map(|r| r.status.as_str())),
+            i32s(rows.iter().map(|r| r.epochs_done)),
+            f64s(rows.iter().map(|r| r.min_train_loss)),
+            i32s(rows.iter().map(|r| r.epoch_min_train_loss)),
+            f64s(rows.iter().map(|r| r.min_test_loss)),
+            i32s(rows.iter().map(|r| r.epoch_min_test_loss)),
+            opt_i32s(rows.iter().map(|r| r.divergence_epoch)),
+            f64s(rows.iter().map(|r| r.wall_seconds)),
+        ]
+    }
+}
+
+/// The columns of a snapshot: every weight and bias entry, bit-exact as f32.
+/// Biases have `col = 0`.
+pub fn snapshot_fields() -> Vec<Field> {
+    vec![
+        field("layer", DataType::Int32, false),
+        field("kind", DataType::Utf8, false),
+        field("row", DataType::Int32, false),
+        field("col", DataType::Int32, false),
+        field("w", DataType::Float32, false),
+    ]
+}
+
+/// Snapshot columns of parameters given as `(fan_out, fan_in, w, b)` per layer.
+pub fn snapshot_columns(layers: &[(usize, usize, &[f32], &[f32])]) -> Vec<ArrayRef> {
+    let (mut layer, mut kind, mut row, mut col, mut w) = (vec![], vec![], vec![], vec![], vec![]);
+    for (l, &(fan_out, fan_in, weights, biases)) in layers.iter().enumerate() {
+        for (i, &v) in weights.iter().enumerate() {
+            layer.push(l as i32 + 1);
+            kind.push("weight");
+            row.push((i / fan_in) as i32);
+            col.push((i % fan_in) as i32);
+            w.push(v);
+        }
+        debug_assert_eq!(biases.len(), fan_out);
+        for (i, &v) in biases.iter().enumerate() {
+            layer.push(l as i32 + 1);
+            kind.push("bias");
+            row.push(i as i32);
+            col.push(0);
+            w.push(v);
+        }
+    }
+    vec![
+        Arc::new(Int32Array::from(layer)),
+        Arc::new(StringArray::from(kind)),
+        Arc::new(Int32Array::from(row)),
+        Arc::new(Int32Array::from(col)),
+        Arc::new(Float32Array::from(w)),
+    ]
+}

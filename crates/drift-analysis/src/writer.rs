@@ -1,0 +1,188 @@
+//! [`RunWriter`]: the observer that turns a training run into the files of DESIGN.md.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use drift_train::{EpochRecord, Observer, ObserverError, Params, RunStatus, RunSummary};
+
+use crate::deviation::{conditional_rows, deviation_rows, hist2d_rows};
+use crate::parquet_file::write_table;
+use crate::tables::{snapshot_columns, snapshot_fields, ConditionalRow, DeviationRow, Hist2dRow, HistoryRow, RunRow, Table};
+use crate::{AnalysisError, SnapshotSchedule};
+
+/// What describes a run in `runs.parquet` and the metadata of every file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunMeta {
+    pub run_id: String,
+    /// The keys that determine results, stored as `drift.<key>` in each file's metadata.
+    pub result_keys: Vec<(String, String)>,
+    /// The descriptive columns of `runs.parquet`; the outcome columns are filled at the end.
+    pub run: RunRow,
+}
+
+/// Writes `runs`, `history`, `deviation`, `conditional`, `hist2d` and the snapshots of one run
+/// into a folder. Tables are rewritten (atomically) at every snapshot epoch and at the end, so
+/// an interrupted run leaves consistent tables up to its last snapshot.
+pub struct RunWriter {
+    dir: PathBuf,
+    meta: RunMeta,
+    metadata: Vec<(String, String)>,
+    schedule: SnapshotSchedule,
+    bins: usize,
+    history: Vec<HistoryRow>,
+    deviation: Vec<DeviationRow>,
+    conditional: Vec<ConditionalRow>,
+    hist2d: Vec<Hist2dRow>,
+    last_snapshot: Option<u32>,
+}
+
+/// Default number of bins of `w0` over a layer's Glorot range.
+pub const DEFAULT_BINS: usize = 50;
+
+impl RunWriter {
+    /// Prepares `dir` (created with its `snapshots/` folder if missing).
+    pub fn create(dir: &Path, meta: RunMeta, schedule: SnapshotSchedule, bins: usize) -> Result<Self, AnalysisError> {
+        let snapshots = dir.join("snapshots");
+        fs::create_dir_all(&snapshots).map_err(|source| AnalysisError::Io { path: snapshots, source })?;
+        let mut metadata = vec![("drift.run_id".to_string(), meta.run_id.clone())];
+        metadata.extend(meta.result_keys.iter().map(|(k, v)| (format!("drift.{k}"), v.clone())));
+        Ok(RunWriter {
+            dir: dir.to_path_buf(),
+            meta,
+            metadata,
+            schedule,
+            bins: bins.max(1),
+            history: Vec::new(),
+            deviation: Vec::new(),
+            conditional: Vec::new(),
+            hist2d: Vec::new(),
+            last_snapshot: None,
+        })
+    }
+
+    /// The path of the snapshot of `epoch`: `snapshots/epoch=NNNNNN.parquet`. The epoch is also
+    /// in the file's metadata (`drift.epoch`).
+    pub fn snapshot_path(dir: &Path, epoch: u32) -> PathBuf {
+        dir.join("snapshots").join(format!("epoch={epoch:06}.parquet"))
+    }
+
+    fn write<T: Table>(&self, name: &str, rows: &[T]) -> Result<(), AnalysisError> {
+        write_table(&self.dir.join(name), T::fields(), T::columns(&self.meta.run_id, rows), &self.metadata)
+    }
+
+    fn write_tables(&self) -> Result<(), AnalysisError> {
+        self.write("history.parquet", &self.history)?;
+        self.write("deviation.parquet", &self.deviation)?;
+        self.write("conditional.parquet", &self.conditional)?;
+        self.write("hist2d.parquet", &self.hist2d)
+    }
+
+    /// The snapshot file and the conditional and 2-D histogram rows of `epoch`.
+    fn snapshot(&mut self, epoch: u32, init: &Params, current: &Params) -> Result<(), AnalysisError> {
+        let layers: Vec<_> = current.layers.iter().map(|l| (l.fan_out, l.fan_in, &l.w[..], &l.b[..])).collect();
+        let mut metadata = self.metadata.clone();
+        metadata.push(("drift.epoch".into(), epoch.to_string()));
+        write_table(&Self::snapshot_path(&self.dir, epoch), snapshot_fields(), snapshot_columns(&layers), &metadata)?;
+        let e = epoch as i32;
+        let bins = self.bins;
+        let per_layer: Vec<(Vec<ConditionalRow>, Vec<Hist2dRow>)> = init
+            .layers
+            .par_iter()
+            .zip(&current.layers)
+            .enumerate()
+            .map(|(l, (i, c))| (conditional_rows(e, l as i32 + 1, i, c, bins), hist2d_rows(e, l as i32 + 1, i, c, bins)))
+            .collect();
+        for (conditional, hist2d) in per_layer {
+            self.conditional.extend(conditional);
+            self.hist2d.extend(hist2d);
+        }
+        self.last_snapshot = Some(epoch);
+        Ok(())
+    }
+
+    /// The `runs.parquet` row: the descriptive columns plus the outcome read off the history.
+    fn run_row(&self, summary: &RunSummary) -> RunRow {
+        let (min_train, epoch_min_train) = argmin(self.history.iter().map(|h| (h.epoch, h.train_loss)));
+        let (min_test, epoch_min_test) = argmin(self.history.iter().map(|h| (h.epoch, h.test_loss)));
+        let divergence = divergence_epoch(&self.history);
+        let status = if summary.status == RunStatus::Diverged || divergence.is_some() {
+            RunStatus::Diverged
+        } else {
+            summary.status
+        };
+        RunRow {
+            status: status.as_str().to_string(),
+            epochs_done: summary.epochs_done as i32,
+            min_train_loss: min_train,
+            epoch_min_train_loss: epoch_min_train,
+            min_test_loss: min_test,
+            epoch_min_test_loss: epoch_min_test,
+            divergence_epoch: divergence,
+            wall_seconds: summary.wall_seconds,
+            ..self.meta.run.clone()
+        }
+    }
+}
+
+/// The smallest finite value and its (first) epoch; `(NaN, -1)` if there is none.
+fn argmin(values: impl Iterator<Item = (i32, f64)>) -> (f64, i32) {
+    values.filter(|(_, v)| v.is_finite()).fold((f64::NAN, -1), |(best, at), (e, v)| {
+        if best.is_nan() || v < best {
+            (v, e)
+        } else {
+            (best, at)
+        }
+    })
+}
+
+/// The first epoch after the minimum of the train loss at which the train loss exceeds its
+/// epoch-0 value (a NaN or infinite loss counts as exceeding it).
+pub fn divergence_epoch(history: &[HistoryRow]) -> Option<i32> {
+    let start = history.iter().find(|h| h.epoch == 0)?.train_loss;
+    let (_, at_min) = argmin(history.iter().map(|h| (h.epoch, h.train_loss)));
+    history
+        .iter()
+        .filter(|h| h.epoch > at_min)
+        .find(|h| !h.train_loss.is_finite() || h.train_loss > start)
+        .map(|h| h.epoch)
+}
+
+impl Observer for RunWriter {
+    fn epoch(&mut self, record: &EpochRecord, init: &Params, current: &Params) -> Result<(), ObserverError> {
+        let e = record.epoch as i32;
+        self.history.push(HistoryRow {
+            epoch: e,
+            train_loss: record.train_loss,
+            train_acc: record.train_acc,
+            test_loss: record.test_loss,
+            test_acc: record.test_acc,
+            seconds: record.seconds,
+        });
+        let rows: Vec<[DeviationRow; 2]> = init
+            .layers
+            .par_iter()
+            .zip(&current.layers)
+            .enumerate()
+            .map(|(l, (i, c))| deviation_rows(e, l as i32 + 1, i, c))
+            .collect();
+        self.deviation.extend(rows.into_iter().flatten());
+        let last_epoch = self.meta.run.epochs as u32;
+        if self.schedule.contains(record.epoch, last_epoch) {
+            self.snapshot(record.epoch, init, current)?;
+            self.write_tables()?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, summary: &RunSummary, init: &Params, current: &Params) -> Result<(), ObserverError> {
+        if self.schedule.wants_last() && self.last_snapshot != Some(summary.epochs_done) {
+            self.snapshot(summary.epochs_done, init, current)?;
+        }
+        self.write_tables()?;
+        let row = self.run_row(summary);
+        self.write("runs.parquet", &[row])?;
+        Ok(())
+    }
+}

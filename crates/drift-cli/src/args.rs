@@ -1,0 +1,94 @@
+//! The command line of DESIGN.md.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "drift", version, about = "Trains small ReLU networks deterministically and measures how far every weight moves from its initial value.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train one network and write its tables into --out.
+    Train(TrainArgs),
+    /// Data set status, checksums and caches.
+    Data(DataArgs),
+}
+
+/// Flags of `drift train`; each overrides the same key of --config.
+#[derive(Args, Debug, Default)]
+pub struct TrainArgs {
+    /// TOML file with any of the keys below (dataset, width, depth, epochs, …).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// fashion-mnist | mnist | synthetic | idx:DIR  [default: fashion-mnist]
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Folder with the four IDX files, instead of the data set's default location.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Hidden width W  [default: 512]
+    #[arg(long)]
+    pub width: Option<usize>,
+    /// Number of hidden layers  [default: 2]
+    #[arg(long)]
+    pub depth: Option<usize>,
+    /// [default: 100]
+    #[arg(long)]
+    pub epochs: Option<u32>,
+    /// [default: 0]
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Learning rate  [default: 0.1]
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Batch size  [default: 128]
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Use only the first N training samples.
+    #[arg(long)]
+    pub train_size: Option<usize>,
+    /// keras-clipped | logits  [default: keras-clipped]
+    #[arg(long)]
+    pub loss: Option<String>,
+    /// Letter drawn as zeros into the hidden→hidden matrix before training.
+    #[arg(long)]
+    pub mask: Option<String>,
+    /// Snapshot epochs: list of epochs, every:N, last, none  [default: 0,1,2,5,10,20,50,100,200,500,1000,last]
+    #[arg(long)]
+    pub snapshots: Option<String>,
+    /// Worker threads (0: all cores); never changes a result  [default: 0]
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Output folder (must not exist or be empty).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct DataArgs {
+    #[command(subcommand)]
+    pub action: DataAction,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DataAction {
+    /// Where the files are, their sizes and shapes.
+    Info(DataTarget),
+    /// Check the SHA-256 of the files against the official values.
+    Verify(DataTarget),
+    /// Decompress into the cache and validate, so that training starts at once.
+    Prepare(DataTarget),
+}
+
+#[derive(Args, Debug)]
+pub struct DataTarget {
+    /// fashion-mnist | mnist | synthetic | idx:DIR
+    pub name: String,
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}

@@ -1,0 +1,267 @@
+//! Bad input gets exit status 2, a message naming the file or option and what was expected, and
+//! leaves nothing behind: no output folder, no half-written cache file.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const TRAIN_IMAGES: &str = "train-images-idx3-ubyte";
+const TRAIN_LABELS: &str = "train-labels-idx1-ubyte";
+const TEST_IMAGES: &str = "t10k-images-idx3-ubyte";
+const TEST_LABELS: &str = "t10k-labels-idx1-ubyte";
+
+/// An IDX file: magic `00 00 type ndims`, big-endian dimensions, then the data.
+fn idx(element_type: u8, dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0, 0, element_type, dims.len() as u8];
+    for d in dims {
+        out.extend_from_slice(&d.to_be_bytes());
+    }
+    out.extend_from_slice(data);
+    out
+}
+
+fn images(n: u32) -> Vec<u8> {
+    idx(0x08, &[n, 4, 4], &(0..n * 16).map(|i| (i * 7 % 256) as u8).collect::<Vec<_>>())
+}
+
+fn labels(n: u32, classes: u8) -> Vec<u8> {
+    idx(0x08, &[n], &(0..n).map(|i| (i % u32::from(classes)) as u8).collect::<Vec<_>>())
+}
+
+struct Case {
+    dir: tempfile::TempDir,
+}
+
+impl Case {
+    /// A valid 4-file IDX data set (20 train, 10 test, 4×4 pixels, 3 classes).
+    fn new() -> Case {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("data")).unwrap();
+        let case = Case { dir };
+        case.write(TRAIN_IMAGES, &images(20));
+        case.write(TRAIN_LABELS, &labels(20, 3));
+        case.write(TEST_IMAGES, &images(10));
+        case.write(TEST_LABELS, &labels(10, 3));
+        case
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn out(&self) -> PathBuf {
+        self.dir.path().join("out")
+    }
+
+    fn cache(&self) -> PathBuf {
+        self.dir.path().join("cache")
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) {
+        fs::write(self.data().join(name), bytes).unwrap();
+    }
+
+    fn drift(&self, extra: &[&str]) -> Output {
+        let dataset = format!("idx:{}", self.data().display());
+        let out = self.out();
+        let mut args = vec!["train", "--dataset", &dataset, "--width", "8", "--epochs", "1", "--threads", "1"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--out", out.to_str().unwrap()]);
+        Command::new(env!("CARGO_BIN_EXE_drift")).args(&args).env("DRIFT_CACHE", self.cache()).output().unwrap()
+    }
+
+    /// Exit status 2, a message with `path` and every one of `reasons`, no output, no cache debris.
+    fn expect_bad_input(&self, output: Output, path: &Path, reasons: &[&str]) {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "exit status; stderr: {stderr}");
+        assert!(stderr.contains(&path.display().to_string()), "message names {}: {stderr}", path.display());
+        for reason in reasons {
+            assert!(stderr.to_lowercase().contains(&reason.to_lowercase()), "message says '{reason}': {stderr}");
+        }
+        assert!(!self.out().exists(), "no output folder is left behind");
+        assert_eq!(leftovers(&self.cache()), Vec::<String>::new(), "no temporary file is left in the cache");
+    }
+
+    fn expect_file_error(&self, name: &str, reasons: &[&str]) {
+        let output = self.drift(&[]);
+        self.expect_bad_input(output, &self.data().join(name), reasons);
+    }
+}
+
+/// Files in the cache that are not complete, renamed cache entries.
+fn leftovers(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                found.extend(leftovers(&path));
+            } else {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.contains("tmp") || name.starts_with('.') {
+                    found.push(name);
+                }
+            }
+        }
+    }
+    found
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+#[test]
+fn valid_idx_data_trains() {
+    let case = Case::new();
+    let output = case.drift(&[]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(case.out().join("runs.parquet").is_file());
+}
+
+#[test]
+fn wrong_magic() {
+    let case = Case::new();
+    let mut bytes = images(20);
+    bytes[0] = 0x1f;
+    case.write(TRAIN_IMAGES, &bytes);
+    case.expect_file_error(TRAIN_IMAGES, &["magic"]);
+}
+
+#[test]
+fn wrong_element_type() {
+    let case = Case::new();
+    case.write(TRAIN_IMAGES, &idx(0x0D, &[20, 4, 4], &vec![0; 20 * 16 * 4]));
+    case.expect_file_error(TRAIN_IMAGES, &["element type"]);
+}
+
+#[test]
+fn header_promises_more_data_than_the_file_has() {
+    let case = Case::new();
+    let mut bytes = images(20);
+    bytes.truncate(bytes.len() - 5);
+    case.write(TRAIN_IMAGES, &bytes);
+    case.expect_file_error(TRAIN_IMAGES, &["promises"]);
+}
+
+#[test]
+fn trailing_bytes() {
+    let case = Case::new();
+    let mut bytes = labels(20, 3);
+    bytes.extend_from_slice(&[1, 2, 3]);
+    case.write(TRAIN_LABELS, &bytes);
+    case.expect_file_error(TRAIN_LABELS, &["trailing"]);
+}
+
+#[test]
+fn label_count_differs_from_image_count() {
+    let case = Case::new();
+    case.write(TEST_LABELS, &labels(9, 3));
+    case.expect_file_error(TEST_LABELS, &["9", "10"]);
+}
+
+#[test]
+fn label_not_below_the_class_count() {
+    // Named MNIST-family sets have 10 classes; check it through --data-dir with a label of 10.
+    let case = Case::new();
+    let mut bytes = labels(20, 3);
+    let last = bytes.len() - 1;
+    bytes[last] = 10;
+    case.write(TRAIN_LABELS, &bytes);
+    let data = case.data();
+    let output = Command::new(env!("CARGO_BIN_EXE_drift"))
+        .args(["train", "--dataset", "mnist", "--data-dir", data.to_str().unwrap(), "--epochs", "1"])
+        .args(["--out", case.out().to_str().unwrap()])
+        .env("DRIFT_CACHE", case.cache())
+        .output()
+        .unwrap();
+    case.expect_bad_input(output, &data.join(TRAIN_LABELS), &["label", "10"]);
+}
+
+#[test]
+fn corrupt_gzip() {
+    let case = Case::new();
+    fs::remove_file(case.data().join(TRAIN_IMAGES)).unwrap();
+    let mut gz = gzip(&images(20));
+    let middle = gz.len() / 2;
+    gz[middle..].iter_mut().for_each(|b| *b = !*b);
+    let name = format!("{TRAIN_IMAGES}.gz");
+    case.write(&name, &gz);
+    case.expect_file_error(&name, &["gzip"]);
+}
+
+#[test]
+fn gzip_is_accepted_and_cached() {
+    let case = Case::new();
+    fs::remove_file(case.data().join(TRAIN_IMAGES)).unwrap();
+    case.write(&format!("{TRAIN_IMAGES}.gz"), &gzip(&images(20)));
+    let output = case.drift(&[]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(leftovers(&case.cache()), Vec::<String>::new());
+}
+
+#[test]
+fn missing_file() {
+    let case = Case::new();
+    fs::remove_file(case.data().join(TEST_IMAGES)).unwrap();
+    case.expect_file_error(TEST_IMAGES, &[]);
+}
+
+#[test]
+fn empty_file() {
+    let case = Case::new();
+    case.write(TRAIN_LABELS, &[]);
+    case.expect_file_error(TRAIN_LABELS, &["empty"]);
+}
+
+#[test]
+fn huge_claimed_dimensions() {
+    let case = Case::new();
+    case.write(TRAIN_IMAGES, &idx(0x08, &[u32::MAX, u32::MAX, u32::MAX], &[0; 64]));
+    case.expect_file_error(TRAIN_IMAGES, &[]);
+}
+
+#[test]
+fn bad_options_name_the_option() {
+    let case = Case::new();
+    for (args, option) in [
+        (&["--lr", "-1"][..], "lr"),
+        (&["--loss", "hinge"][..], "--loss"),
+        (&["--mask", "ab"][..], "--mask"),
+        (&["--snapshots", "1,x"][..], "--snapshots"),
+        (&["--train-size", "999"][..], "train-size"),
+        (&["--width", "0"][..], "width"),
+    ] {
+        let output = case.drift(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(option), "{args:?}: message names {option}: {stderr}");
+        assert!(!case.out().exists(), "{args:?} left output behind");
+    }
+}
+
+#[test]
+fn config_file_errors_name_the_file_and_key() {
+    let case = Case::new();
+    let config = case.dir.path().join("run.toml");
+    fs::write(&config, "width = 8\nwidht = 9\n").unwrap();
+    let output = case.drift(&["--config", config.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("run.toml") && stderr.contains("widht"), "{stderr}");
+    assert!(!case.out().exists());
+}
+
+#[test]
+fn a_finished_run_is_never_overwritten() {
+    let case = Case::new();
+    assert!(case.drift(&[]).status.success());
+    let before = fs::read(case.out().join("runs.parquet")).unwrap();
+    let output = case.drift(&[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not empty"));
+    assert_eq!(fs::read(case.out().join("runs.parquet")).unwrap(), before);
+}

@@ -1,0 +1,164 @@
+//! The configuration of one training run and the run id derived from it.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use drift_kernels::LossMode;
+
+/// Version of the on-disk result format; part of every run id so that a format change never
+/// mixes old and new tables under one id.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Everything that determines a run's numbers, plus the thread count (which does not).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TrainConfig {
+    /// Data set name as given on the command line (`fashion-mnist`, `synthetic`, `idx:DIR`, …).
+    pub dataset: String,
+    /// Hidden width W (all hidden layers are equally wide).
+    pub width: usize,
+    /// Number of hidden layers.
+    pub depth: usize,
+    pub epochs: u32,
+    pub seed: u64,
+    /// Learning rate, as written (the SGD step multiplies by it rounded to f32).
+    pub lr: f64,
+    #[serde(rename = "batch")]
+    pub batch_size: usize,
+    /// Use only the first N training samples (all when `None`).
+    pub train_size: Option<usize>,
+    #[serde(with = "loss_mode_serde")]
+    pub loss: LossMode,
+    /// Letter drawn as zeros into the hidden→hidden matrix before training (`None`: no mask).
+    pub mask: Option<char>,
+    /// Worker threads (0: all cores). Never changes a result.
+    pub threads: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            dataset: "fashion-mnist".into(),
+            width: 512,
+            depth: 2,
+            epochs: 100,
+            seed: 0,
+            lr: 0.1,
+            batch_size: 128,
+            train_size: None,
+            loss: LossMode::KerasClipped,
+            mask: None,
+            threads: 0,
+        }
+    }
+}
+
+/// A configuration value out of range; the message names the key and what was expected.
+#[derive(Debug, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct ConfigError {
+    pub key: &'static str,
+    pub message: String,
+}
+
+impl TrainConfig {
+    /// Checks ranges before any work starts.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let err = |key, message: String| Err(ConfigError { key, message });
+        if self.width == 0 {
+            return err("width", "must be at least 1".into());
+        }
+        if self.depth == 0 {
+            return err("depth", "must be at least 1".into());
+        }
+        if self.batch_size == 0 {
+            return err("batch", "must be at least 1".into());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return err("lr", format!("must be a positive finite number, got {}", self.lr));
+        }
+        if self.train_size == Some(0) {
+            return err("train-size", "must be at least 1".into());
+        }
+        if let Some(letter) = self.mask {
+            if !crate::GLYPH_LETTERS.contains(letter) {
+                return err("mask", format!("no glyph for '{letter}', expected one of {}", crate::GLYPH_LETTERS));
+            }
+            if self.depth < 2 {
+                return err("mask", "needs a hidden→hidden matrix, so depth must be at least 2".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// The keys that determine results, in a fixed order, as `(key, value)` strings. The thread
+    /// count is left out on purpose: it never changes a bit. `train_size` is the effective
+    /// number of samples and `data` describes the data (for synthetic sets, its generator).
+    pub fn result_keys(&self, train_size: usize, data: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("format", FORMAT_VERSION.to_string()),
+            ("dataset", self.dataset.clone()),
+            ("data", data.to_string()),
+            ("train_size", train_size.to_string()),
+            ("width", self.width.to_string()),
+            ("depth", self.depth.to_string()),
+            ("epochs", self.epochs.to_string()),
+            ("seed", self.seed.to_string()),
+            ("lr", self.lr.to_string()),
+            ("batch_size", self.batch_size.to_string()),
+            ("loss_mode", self.loss.to_string()),
+            ("init", "glorot-uniform".to_string()),
+            ("mask", self.mask.map(String::from).unwrap_or_default()),
+            ("kernel", drift_kernels::gemm_kernel_name().to_string()),
+        ]
+    }
+
+    /// A stable id of the resolved configuration: the first 16 hex digits of the SHA-256 of the
+    /// result keys written as `key=value` lines.
+    pub fn run_id(&self, train_size: usize, data: &str) -> String {
+        let mut hasher = Sha256::new();
+        for (k, v) in self.result_keys(train_size, data) {
+            hasher.update(format!("{k}={v}\n").as_bytes());
+        }
+        let digest = hasher.finalize();
+        digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+mod loss_mode_serde {
+    use drift_kernels::LossMode;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(mode: &LossMode, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(mode.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<LossMode, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_id_ignores_threads_and_follows_results() {
+        let a = TrainConfig::default();
+        let b = TrainConfig { threads: 7, ..a.clone() };
+        let c = TrainConfig { seed: 1, ..a.clone() };
+        assert_eq!(a.run_id(100, "x"), b.run_id(100, "x"));
+        assert_ne!(a.run_id(100, "x"), c.run_id(100, "x"));
+        assert_ne!(a.run_id(100, "x"), a.run_id(99, "x"));
+        assert_eq!(a.run_id(100, "x").len(), 16);
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        let bad = TrainConfig { lr: -1.0, ..TrainConfig::default() };
+        assert_eq!(bad.validate().unwrap_err().key, "lr");
+        let bad = TrainConfig { mask: Some('a'), depth: 1, ..TrainConfig::default() };
+        assert_eq!(bad.validate().unwrap_err().key, "mask");
+        assert!(TrainConfig { mask: Some('a'), ..TrainConfig::default() }.validate().is_ok());
+    }
+}

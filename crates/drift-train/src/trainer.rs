@@ -1,0 +1,263 @@
+//! The SGD loop: Keras's training of the study (plain SGD, shuffled mini-batches, last partial
+//! batch kept), written as a fixed sequence of kernel calls so a run replays bit for bit.
+
+use std::time::Instant;
+
+use drift_data::{epoch_order, fill_batch, Dataset, Split};
+use drift_kernels::{
+    bias_forward, bias_grad, bias_relu_forward, gemm, relu_backward, sgd_update, softmax_cross_entropy, BatchLoss,
+    LossMode, MatMut, MatRef,
+};
+
+use crate::config::{ConfigError, TrainConfig};
+use crate::model::Params;
+use crate::observer::{EpochRecord, Observer, ObserverError, RunStatus, RunSummary};
+
+/// Rows per forward pass when evaluating a whole split. Fixed, so the loss sums of an
+/// evaluation are added in the same order on any machine.
+const EVAL_ROWS: usize = 1000;
+
+/// Why a run could not be carried out (a diverged run is not an error: see [`RunStatus`]).
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The configuration does not fit the data (a bad `--train-size`, say).
+    #[error("{0}")]
+    DataMismatch(String),
+    #[error("cannot start {threads} worker threads: {message}")]
+    Threads { threads: usize, message: String },
+    #[error("{0}")]
+    Observer(ObserverError),
+}
+
+/// Activation and gradient buffers for batches of up to `rows` samples, allocated once.
+pub struct Workspace {
+    sizes: Vec<usize>,
+    rows: usize,
+    /// `acts[0]` is the input batch; `acts[l]` the output of layer `l` (logits for the last).
+    acts: Vec<Vec<f32>>,
+    /// `dz[l - 1]` is `∂loss/∂Z_l`, the gradient at layer `l`'s pre-activation.
+    dz: Vec<Vec<f32>>,
+    dw: Vec<Vec<f32>>,
+    db: Vec<Vec<f32>>,
+    labels: Vec<u16>,
+}
+
+impl Workspace {
+    /// Buffers for a network of layer sizes `sizes` and batches of up to `rows` samples.
+    pub fn new(sizes: &[usize], rows: usize) -> Self {
+        let pairs = sizes.windows(2);
+        Workspace {
+            sizes: sizes.to_vec(),
+            rows,
+            acts: sizes.iter().map(|&s| vec![0.0; rows * s]).collect(),
+            dz: sizes[1..].iter().map(|&s| vec![0.0; rows * s]).collect(),
+            dw: pairs.clone().map(|p| vec![0.0; p[0] * p[1]]).collect(),
+            db: sizes[1..].iter().map(|&s| vec![0.0; s]).collect(),
+            labels: vec![0; rows],
+        }
+    }
+
+    /// Loads samples `indices` of `split` as the current batch.
+    pub fn load_batch(&mut self, split: &Split, indices: &[u32]) {
+        let rows = indices.len();
+        assert!(rows <= self.rows, "batch of {rows} rows in a workspace for {}", self.rows);
+        fill_batch(split, indices, &mut self.acts[0][..rows * self.sizes[0]], &mut self.labels[..rows]);
+    }
+
+    /// Loads an explicit batch (for tests and reference comparisons).
+    pub fn set_batch(&mut self, x: &[f32], labels: &[u16]) {
+        let rows = labels.len();
+        assert!(rows <= self.rows && x.len() == rows * self.sizes[0], "set_batch: shapes");
+        self.acts[0][..x.len()].copy_from_slice(x);
+        self.labels[..rows].copy_from_slice(labels);
+    }
+
+    /// Forward pass of the first `rows` loaded samples; returns the logits (`rows × classes`).
+    pub fn forward(&mut self, params: &Params, rows: usize) -> &[f32] {
+        let last = params.layers.len();
+        for (l, layer) in params.layers.iter().enumerate() {
+            let (inputs, outputs) = self.acts.split_at_mut(l + 1);
+            let x = &inputs[l][..rows * layer.fan_in];
+            let z = &mut outputs[0][..rows * layer.fan_out];
+            // Z = X·Wᵀ: W is fan_out × fan_in, so Wᵀ is a strided view.
+            gemm(
+                MatRef::new(x, rows, layer.fan_in),
+                MatRef::new(&layer.w, layer.fan_out, layer.fan_in).t(),
+                MatMut::new(z, rows, layer.fan_out),
+            );
+            if l + 1 < last {
+                bias_relu_forward(z, &layer.b);
+            } else {
+                bias_forward(z, &layer.b);
+            }
+        }
+        &self.acts[last][..rows * self.sizes[last]]
+    }
+
+    /// Forward and backward of the first `rows` loaded samples: the loss of the batch mean and
+    /// its gradients, left in [`Workspace::dw`] and [`Workspace::db`].
+    pub fn gradients(&mut self, params: &Params, rows: usize, mode: LossMode) -> BatchLoss {
+        self.forward(params, rows);
+        let last = params.layers.len();
+        let classes = self.sizes[last];
+        let loss = softmax_cross_entropy(
+            &self.acts[last][..rows * classes],
+            &self.labels[..rows],
+            mode,
+            1.0 / rows as f32,
+            &mut self.dz[last - 1][..rows * classes],
+        );
+        for l in (0..last).rev() {
+            let layer = &params.layers[l];
+            let (fan_in, fan_out) = (layer.fan_in, layer.fan_out);
+            let (below, here) = self.dz.split_at_mut(l);
+            let dz = &here[0][..rows * fan_out];
+            let x = &self.acts[l][..rows * fan_in];
+            // dW = dZᵀ·X (fan_out × fan_in), db = column sums of dZ.
+            gemm(MatRef::new(dz, rows, fan_out).t(), MatRef::new(x, rows, fan_in), MatMut::new(&mut self.dw[l], fan_out, fan_in));
+            bias_grad(dz, &mut self.db[l]);
+            if l > 0 {
+                // dA = dZ·W, then through the ReLU of layer l (whose output is acts[l]).
+                let da = &mut below[l - 1][..rows * fan_in];
+                gemm(MatRef::new(dz, rows, fan_out), MatRef::new(&layer.w, fan_out, fan_in), MatMut::new(da, rows, fan_in));
+                relu_backward(da, x);
+            }
+        }
+        loss
+    }
+
+    /// Weight gradients of the last [`Workspace::gradients`] call, per layer (`fan_out × fan_in`).
+    pub fn dw(&self) -> &[Vec<f32>] {
+        &self.dw
+    }
+
+    /// Bias gradients of the last [`Workspace::gradients`] call, per layer.
+    pub fn db(&self) -> &[Vec<f32>] {
+        &self.db
+    }
+
+    /// `params ← params − lr · gradients`.
+    pub fn apply_sgd(&self, params: &mut Params, lr: f32) {
+        for (layer, (dw, db)) in params.layers.iter_mut().zip(self.dw.iter().zip(&self.db)) {
+            sgd_update(&mut layer.w, dw, lr);
+            sgd_update(&mut layer.b, db, lr);
+        }
+    }
+}
+
+/// Mean loss and accuracy over a set of samples.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Evaluation {
+    pub loss: f64,
+    pub acc: f64,
+}
+
+/// Evaluates the first `n` samples of `split` in fixed chunks of 1000, loss sums added in order.
+pub fn evaluate(params: &Params, split: &Split, n: usize, mode: LossMode, ws: &mut Workspace) -> Evaluation {
+    let mut total = BatchLoss::default();
+    let indices: Vec<u32> = (0..n as u32).collect();
+    for chunk in indices.chunks(ws.rows) {
+        ws.load_batch(split, chunk);
+        let rows = chunk.len();
+        let classes = ws.sizes[ws.sizes.len() - 1];
+        ws.forward(params, rows);
+        let logits = &ws.acts[ws.sizes.len() - 1][..rows * classes];
+        let part = softmax_cross_entropy(logits, &ws.labels[..rows], mode, 1.0, &mut []);
+        total.loss_sum += part.loss_sum;
+        total.correct += part.correct;
+    }
+    Evaluation { loss: total.loss_sum / n as f64, acc: total.correct as f64 / n as f64 }
+}
+
+/// Trains a network on `data` as `config` says, calling `observer` before training, after
+/// every epoch, and at the end. Runs on a pool of `config.threads` threads (0: all cores).
+pub fn train(config: &TrainConfig, data: &Dataset, observer: &mut dyn Observer) -> Result<RunSummary, TrainError> {
+    config.validate()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(config.threads)
+        .build()
+        .map_err(|e| TrainError::Threads { threads: config.threads, message: e.to_string() })?;
+    pool.install(|| run(config, data, observer))
+}
+
+/// The number of training samples a configuration uses, checked against the data.
+pub fn effective_train_size(config: &TrainConfig, data: &Dataset) -> Result<usize, TrainError> {
+    let available = data.train.len();
+    match config.train_size {
+        Some(n) if n > available => Err(TrainError::DataMismatch(format!(
+            "train-size: {n} exceeds the {available} training samples of {}",
+            data.name
+        ))),
+        Some(n) => Ok(n),
+        None => Ok(available),
+    }
+}
+
+fn run(config: &TrainConfig, data: &Dataset, observer: &mut dyn Observer) -> Result<RunSummary, TrainError> {
+    let started = Instant::now();
+    let n = effective_train_size(config, data)?;
+    let sizes = Params::sizes(data.input_dim, config.width, config.depth, data.classes);
+    let init = Params::init(&sizes, config.seed, config.mask);
+    let mut params = init.clone();
+    let mut ws = Workspace::new(&sizes, config.batch_size.min(n));
+    let mut eval_ws = Workspace::new(&sizes, EVAL_ROWS);
+    let observed = |r: Result<(), ObserverError>| r.map_err(TrainError::Observer);
+
+    observed(observer.start(&init))?;
+    let epoch_started = Instant::now();
+    let before_train = evaluate(&params, &data.train, n, config.loss, &mut eval_ws);
+    let before_test = evaluate(&params, &data.test, data.test.len(), config.loss, &mut eval_ws);
+    let record = EpochRecord {
+        epoch: 0,
+        train_loss: before_train.loss,
+        train_acc: before_train.acc,
+        test_loss: before_test.loss,
+        test_acc: before_test.acc,
+        seconds: epoch_started.elapsed().as_secs_f64(),
+    };
+    observed(observer.epoch(&record, &init, &params))?;
+
+    let mut status = RunStatus::Completed;
+    let mut epochs_done = 0;
+    for epoch in 1..=config.epochs {
+        let epoch_started = Instant::now();
+        let order = epoch_order(n, config.seed, epoch);
+        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+        for batch in order.chunks(config.batch_size) {
+            ws.load_batch(&data.train, batch);
+            let loss = ws.gradients(&params, batch.len(), config.loss);
+            // Keras's epoch loss: batch means weighted by batch size, i.e. the per-sample mean.
+            loss_sum += loss.loss_sum;
+            correct += loss.correct;
+            seen += batch.len();
+            if !loss.loss_sum.is_finite() {
+                status = RunStatus::Diverged;
+                break;
+            }
+            ws.apply_sgd(&mut params, config.lr as f32);
+            observer.batch(epoch, seen, n);
+        }
+        if !params.all_finite() {
+            status = RunStatus::Diverged;
+        }
+        let test = evaluate(&params, &data.test, data.test.len(), config.loss, &mut eval_ws);
+        let record = EpochRecord {
+            epoch,
+            train_loss: loss_sum / seen as f64,
+            train_acc: correct as f64 / seen as f64,
+            test_loss: test.loss,
+            test_acc: test.acc,
+            seconds: epoch_started.elapsed().as_secs_f64(),
+        };
+        observed(observer.epoch(&record, &init, &params))?;
+        epochs_done = epoch;
+        if status == RunStatus::Diverged {
+            break;
+        }
+    }
+    let summary = RunSummary { status, epochs_done, wall_seconds: started.elapsed().as_secs_f64() };
+    observed(observer.finish(&summary, &init, &params))?;
+    Ok(summary)
+}

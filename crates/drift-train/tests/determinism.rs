@@ -1,0 +1,69 @@
+//! A whole training run is a pure function of its configuration: bit-identical parameters and
+//! identical losses for 1 and 2 threads.
+
+use drift_data::{synthetic::SyntheticConfig, DatasetSpec, LoadOptions};
+use drift_train::{train, History, RunStatus, TrainConfig};
+
+fn run(threads: usize, loss: drift_train::LossMode) -> History {
+    let mut opts = LoadOptions::new(9);
+    opts.synthetic = SyntheticConfig { train: 900, test: 300, ..SyntheticConfig::default() };
+    let data = drift_data::load(&DatasetSpec::Synthetic, &opts).expect("synthetic data");
+    // batch 100 with 900 samples, and a width above the GEMM row block: several parallel blocks.
+    let config = TrainConfig {
+        dataset: "synthetic".into(),
+        width: 80,
+        depth: 3,
+        epochs: 3,
+        seed: 9,
+        batch_size: 100,
+        train_size: Some(850), // last batch partial (50 rows)
+        loss,
+        threads,
+        ..TrainConfig::default()
+    };
+    let mut history = History::default();
+    let summary = train(&config, &data, &mut history).expect("training runs");
+    assert_eq!(summary.status, RunStatus::Completed);
+    history
+}
+
+#[test]
+fn one_and_two_threads_give_identical_bits() {
+    for loss in [drift_train::LossMode::KerasClipped, drift_train::LossMode::Logits] {
+        let (one, two) = (run(1, loss), run(2, loss));
+        let bits = |h: &History| -> Vec<u32> {
+            h.final_params.as_ref().unwrap().layers.iter().flat_map(|l| l.w.iter().chain(&l.b)).map(|v| v.to_bits()).collect()
+        };
+        assert_eq!(bits(&one), bits(&two), "{loss}: parameters differ between 1 and 2 threads");
+        for (a, b) in one.records.iter().zip(&two.records) {
+            assert_eq!(
+                (a.train_loss.to_bits(), a.test_loss.to_bits(), a.train_acc, a.test_acc),
+                (b.train_loss.to_bits(), b.test_loss.to_bits(), b.train_acc, b.test_acc),
+                "{loss}: epoch {}",
+                a.epoch
+            );
+        }
+        assert!(one.records[3].train_loss < one.records[0].train_loss, "{loss}: it learns");
+    }
+}
+
+#[test]
+fn a_huge_learning_rate_diverges_without_panicking() {
+    let mut opts = LoadOptions::new(1);
+    opts.synthetic = SyntheticConfig { train: 512, test: 128, ..SyntheticConfig::default() };
+    let data = drift_data::load(&DatasetSpec::Synthetic, &opts).unwrap();
+    for loss in [drift_train::LossMode::KerasClipped, drift_train::LossMode::Logits] {
+        let config = TrainConfig { width: 64, epochs: 20, lr: 1e6, threads: 1, loss, ..TrainConfig::default() };
+        let mut history = History::default();
+        let summary = train(&config, &data, &mut history).unwrap();
+        let last = history.records.last().unwrap();
+        // Either NaN/inf stopped the run, or the loss got stuck far above the start.
+        assert!(
+            summary.status == RunStatus::Diverged || last.train_loss > history.records[0].train_loss,
+            "{loss}: {summary:?}, last {last:?}"
+        );
+        if summary.status == RunStatus::Diverged {
+            assert_eq!(summary.epochs_done, last.epoch);
+        }
+    }
+}
