@@ -56,7 +56,13 @@ fn w0_bin(w0: f64, limit: f64, bins: usize) -> usize {
 
 /// The weights of one layer grouped by their initial value into `bins` equal bins over the
 /// layer's Glorot range: count, moments and histogram peak of `Δw`, quantiles of `w`.
-pub fn conditional_rows(epoch: i32, layer_number: i32, init: &Layer, current: &Layer, bins: usize) -> Vec<ConditionalRow> {
+pub fn conditional_rows(
+    epoch: i32,
+    layer_number: i32,
+    init: &Layer,
+    current: &Layer,
+    bins: usize,
+) -> Vec<ConditionalRow> {
     let limit = init.glorot_limit();
     let width = 2.0 * limit / bins as f64;
     let mut dw_by_bin: Vec<Vec<f64>> = vec![Vec::new(); bins];

@@ -19,7 +19,10 @@ use crate::AnalysisError;
 /// Writes `bytes` through `write` into a temporary file beside `path`, then renames it over
 /// `path`: a reader sees the old file or the new one, never half of one. The temporary is
 /// removed if anything fails.
-pub fn write_atomic(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>) -> Result<(), AnalysisError> {
+pub fn write_atomic(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
+) -> Result<(), AnalysisError> {
     let tmp = temporary_name(path);
     let result = (|| {
         let mut out = BufWriter::new(File::create(&tmp)?);

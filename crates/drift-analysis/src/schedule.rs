@@ -30,7 +30,9 @@ impl Default for SnapshotSchedule {
 impl SnapshotSchedule {
     /// Whether epoch `epoch` of a run of `last_epoch` epochs is snapshotted.
     pub fn contains(&self, epoch: u32, last_epoch: u32) -> bool {
-        self.epochs.contains(&epoch) || self.every.is_some_and(|n| epoch % n == 0) || (self.last && epoch == last_epoch)
+        self.epochs.contains(&epoch)
+            || self.every.is_some_and(|n| epoch.is_multiple_of(n))
+            || (self.last && epoch == last_epoch)
     }
 
     /// Whether the last epoch actually run (which may come early) is snapshotted.
@@ -54,9 +56,9 @@ impl FromStr for SnapshotSchedule {
                             _ => return Err(format!("'{item}': expected every:N with N a positive integer")),
                         }
                     } else {
-                        let e = item.parse::<u32>().map_err(|_| {
-                            format!("'{item}': expected an epoch number, every:N, last or none")
-                        })?;
+                        let e = item
+                            .parse::<u32>()
+                            .map_err(|_| format!("'{item}': expected an epoch number, every:N, last or none"))?;
                         s.epochs.insert(e);
                     }
                 }

@@ -77,7 +77,7 @@ pub fn histogram_mode(sorted: &[f64]) -> Option<f64> {
         return None;
     }
     let (lo, hi) = (quantile_sorted(sorted, 0.01), quantile_sorted(sorted, 0.99));
-    if !(hi > lo) {
+    if hi <= lo || hi.is_nan() || lo.is_nan() {
         return Some(quantile_sorted(sorted, 0.5));
     }
     let iqr = quantile_sorted(sorted, 0.75) - quantile_sorted(sorted, 0.25);

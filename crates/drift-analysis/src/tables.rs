@@ -147,7 +147,8 @@ impl Table for DeviationRow {
 }
 
 /// Quantile levels of the weights in `conditional.parquet` (the bands of Figure 3).
-pub const CONDITIONAL_QUANTILES: [(&str, f64); 5] = [("p02", 0.02), ("p25", 0.25), ("p50", 0.5), ("p75", 0.75), ("p98", 0.98)];
+pub const CONDITIONAL_QUANTILES: [(&str, f64); 5] =
+    [("p02", 0.02), ("p25", 0.25), ("p50", 0.5), ("p75", 0.75), ("p98", 0.98)];
 
 /// `conditional.parquet`: `Δw` and `w` of the weights whose `w0` falls in one bin.
 /// Statistics are null for an empty bin; shape statistics also where the spread is 0.

@@ -9,7 +9,9 @@ use drift_train::{EpochRecord, Observer, ObserverError, Params, RunStatus, RunSu
 
 use crate::deviation::{conditional_rows, deviation_rows, hist2d_rows};
 use crate::parquet_file::write_table;
-use crate::tables::{snapshot_columns, snapshot_fields, ConditionalRow, DeviationRow, Hist2dRow, HistoryRow, RunRow, Table};
+use crate::tables::{
+    snapshot_columns, snapshot_fields, ConditionalRow, DeviationRow, Hist2dRow, HistoryRow, RunRow, Table,
+};
 use crate::{AnalysisError, SnapshotSchedule};
 
 /// What describes a run in `runs.parquet` and the metadata of every file.
@@ -92,7 +94,9 @@ impl RunWriter {
             .par_iter()
             .zip(&current.layers)
             .enumerate()
-            .map(|(l, (i, c))| (conditional_rows(e, l as i32 + 1, i, c, bins), hist2d_rows(e, l as i32 + 1, i, c, bins)))
+            .map(|(l, (i, c))| {
+                (conditional_rows(e, l as i32 + 1, i, c, bins), hist2d_rows(e, l as i32 + 1, i, c, bins))
+            })
             .collect();
         for (conditional, hist2d) in per_layer {
             self.conditional.extend(conditional);

@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "drift", version, about = "Trains small ReLU networks deterministically and measures how far every weight moves from its initial value.")]
+#[command(
+    name = "drift",
+    version,
+    about = "Trains small ReLU networks deterministically and measures how far every weight moves from its initial value."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -14,7 +18,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Train one network and write its tables into --out.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Data set status, checksums and caches.
     Data(DataArgs),
 }

@@ -32,7 +32,7 @@ pub fn bad_input(message: impl Into<String>) -> anyhow::Error {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Train(args) => train_cmd::run(args),
+        Command::Train(args) => train_cmd::run(*args),
         Command::Data(args) => data_cmd::run(args),
     };
     match result {

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::Deserialize;
 
-use drift_analysis::{write_atomic, RunMeta, RunWriter, SnapshotSchedule, DEFAULT_BINS};
 use drift_analysis::tables::RunRow;
+use drift_analysis::{write_atomic, RunMeta, RunWriter, SnapshotSchedule, DEFAULT_BINS};
 use drift_data::{DatasetSpec, LoadOptions};
 use drift_train::{effective_train_size, train, Observer, TrainConfig, TrainError};
 
@@ -156,7 +156,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let out = &args.out;
     let mut writer = RunWriter::create(out, meta, resolved.schedule.clone(), DEFAULT_BINS)
         .with_context(|| format!("cannot create the output folder {}", out.display()))?;
-    let threads = if config.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { config.threads };
+    let threads =
+        if config.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { config.threads };
     let provenance = |status: &str, epochs_done: u32, wall: f64| {
         serde_json::json!({
             "run_id": run_id,
@@ -195,7 +196,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     })?;
     progress.done(&summary);
     write_run_json(out, &provenance(summary.status.as_str(), summary.epochs_done, summary.wall_seconds))?;
-    eprintln!("drift: run {run_id} {} after {} epochs; tables in {}", summary.status.as_str(), summary.epochs_done, out.display());
+    eprintln!(
+        "drift: run {run_id} {} after {} epochs; tables in {}",
+        summary.status.as_str(),
+        summary.epochs_done,
+        out.display()
+    );
     Ok(())
 }
 

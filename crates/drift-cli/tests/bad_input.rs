@@ -228,7 +228,7 @@ fn huge_claimed_dimensions() {
 fn bad_options_name_the_option() {
     let case = Case::new();
     for (args, option) in [
-        (&["--lr", "-1"][..], "lr"),
+        (&["--lr=-1"][..], "--lr"),
         (&["--loss", "hinge"][..], "--loss"),
         (&["--mask", "ab"][..], "--mask"),
         (&["--snapshots", "1,x"][..], "--snapshots"),

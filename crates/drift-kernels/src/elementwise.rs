@@ -8,7 +8,7 @@ use crate::gemm::ROW_BLOCK;
 /// `z` is `m × n` row-major with `n = b.len()`.
 pub fn bias_relu_forward(z: &mut [f32], b: &[f32]) {
     let n = b.len();
-    assert!(n > 0 && z.len() % n == 0, "bias_relu_forward: {} values for width {n}", z.len());
+    assert!(n > 0 && z.len().is_multiple_of(n), "bias_relu_forward: {} values for width {n}", z.len());
     z.par_chunks_mut(ROW_BLOCK * n).for_each(|rows| {
         for row in rows.chunks_exact_mut(n) {
             for (v, &bias) in row.iter_mut().zip(b) {
@@ -21,7 +21,7 @@ pub fn bias_relu_forward(z: &mut [f32], b: &[f32]) {
 /// Forward of the output layer's bias, in place: `Z[i,j] += b[j]`.
 pub fn bias_forward(z: &mut [f32], b: &[f32]) {
     let n = b.len();
-    assert!(n > 0 && z.len() % n == 0, "bias_forward: {} values for width {n}", z.len());
+    assert!(n > 0 && z.len().is_multiple_of(n), "bias_forward: {} values for width {n}", z.len());
     for row in z.chunks_exact_mut(n) {
         for (v, &bias) in row.iter_mut().zip(b) {
             *v += bias;
@@ -45,7 +45,7 @@ pub fn relu_backward(da: &mut [f32], a: &[f32]) {
 /// Backward of the bias: `db[j] = Σ_i dZ[i,j]`, summed over rows in ascending order.
 pub fn bias_grad(dz: &[f32], db: &mut [f32]) {
     let n = db.len();
-    assert!(n > 0 && dz.len() % n == 0, "bias_grad: {} values for width {n}", dz.len());
+    assert!(n > 0 && dz.len().is_multiple_of(n), "bias_grad: {} values for width {n}", dz.len());
     db.fill(0.0);
     for row in dz.chunks_exact(n) {
         for (acc, &g) in db.iter_mut().zip(row) {

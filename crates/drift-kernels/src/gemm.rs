@@ -19,12 +19,7 @@ pub struct MatRef<'a> {
 impl<'a> MatRef<'a> {
     /// A dense row-major `rows × cols` view. Panics if `data.len() != rows * cols`.
     pub fn new(data: &'a [f32], rows: usize, cols: usize) -> Self {
-        assert_eq!(
-            data.len(),
-            rows * cols,
-            "MatRef::new: slice of {} elements for a {rows}×{cols} matrix",
-            data.len()
-        );
+        assert_eq!(data.len(), rows * cols, "MatRef::new: slice of {} elements for a {rows}×{cols} matrix", data.len());
         MatRef { data, rows, cols, row_stride: cols, col_stride: 1 }
     }
 
@@ -70,12 +65,7 @@ pub struct MatMut<'a> {
 impl<'a> MatMut<'a> {
     /// Panics if `data.len() != rows * cols`.
     pub fn new(data: &'a mut [f32], rows: usize, cols: usize) -> Self {
-        assert_eq!(
-            data.len(),
-            rows * cols,
-            "MatMut::new: slice of {} elements for a {rows}×{cols} matrix",
-            data.len()
-        );
+        assert_eq!(data.len(), rows * cols, "MatMut::new: slice of {} elements for a {rows}×{cols} matrix", data.len());
         MatMut { data, rows, cols }
     }
 }

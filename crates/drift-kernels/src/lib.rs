@@ -27,6 +27,6 @@ mod elementwise;
 mod gemm;
 mod loss;
 
-pub use elementwise::{bias_grad, bias_relu_forward, bias_forward, relu_backward, sgd_update};
+pub use elementwise::{bias_forward, bias_grad, bias_relu_forward, relu_backward, sgd_update};
 pub use gemm::{gemm, gemm_kernel_name, MatMut, MatRef, ROW_BLOCK};
 pub use loss::{softmax_cross_entropy, BatchLoss, LossMode, CLIP_EPSILON};

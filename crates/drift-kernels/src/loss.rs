@@ -68,7 +68,7 @@ pub fn softmax_cross_entropy(
     dlogits: &mut [f32],
 ) -> BatchLoss {
     let m = labels.len();
-    assert!(m > 0 && logits.len() % m == 0, "softmax_cross_entropy: {} logits for {m} labels", logits.len());
+    assert!(m > 0 && logits.len().is_multiple_of(m), "softmax_cross_entropy: {} logits for {m} labels", logits.len());
     let n = logits.len() / m;
     let want_grad = !dlogits.is_empty();
     assert!(!want_grad || dlogits.len() == logits.len(), "softmax_cross_entropy: gradient buffer size");

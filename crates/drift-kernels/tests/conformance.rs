@@ -184,12 +184,25 @@ fn softmax_cross_entropy_matches_reference_in_both_modes() {
                 assert!(grad[i * n..(i + 1) * n].iter().all(|&v| v == 0.0), "{mode}: clipped sample {i} has gradient");
             }
         }
-        assert!((out.loss_sum - want_loss).abs() < 1e-4 * want_loss.abs().max(1.0), "{mode}: loss {} vs {want_loss}", out.loss_sum);
+        assert!(
+            (out.loss_sum - want_loss).abs() < 1e-4 * want_loss.abs().max(1.0),
+            "{mode}: loss {} vs {want_loss}",
+            out.loss_sum
+        );
         assert_eq!(out.clipped, clipped, "{mode}: clipped count");
-        assert_eq!(out.correct, 1 + labels.iter().enumerate().filter(|(i, _)| *i < 4).filter(|&(i, &y)| {
-            let row = &logits[i * n..(i + 1) * n];
-            row.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (j, &v)| if v > b.1 { (j, v) } else { b }).0 == y as usize
-        }).count());
+        assert_eq!(
+            out.correct,
+            1 + labels
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i < 4)
+                .filter(|&(i, &y)| {
+                    let row = &logits[i * n..(i + 1) * n];
+                    row.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (j, &v)| if v > b.1 { (j, v) } else { b }).0
+                        == y as usize
+                })
+                .count()
+        );
     }
     // The clipped-low sample's loss is −ln ε, the plateau of diverged Keras runs.
     let mut g = vec![0.0; n];

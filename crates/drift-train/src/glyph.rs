@@ -92,7 +92,8 @@ mod tests {
     fn small_a_looks_like_an_a() {
         // 7 + 2·margin: one cell per font pixel is not guaranteed, but the bowl's hole must show.
         let mask = glyph_mask('a', 40).unwrap();
-        let art: Vec<String> = mask.chunks(40).map(|r| r.iter().map(|&v| if v { '#' } else { '.' }).collect()).collect();
+        let art: Vec<String> =
+            mask.chunks(40).map(|r| r.iter().map(|&v| if v { '#' } else { '.' }).collect()).collect();
         assert!(art[0].chars().all(|c| c == '.'), "top margin is blank");
         assert!(art.iter().any(|row| row.contains('#')));
     }

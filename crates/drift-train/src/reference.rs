@@ -38,6 +38,7 @@ pub struct RefGrad {
 
 /// Mean loss over the batch and its gradients. `x` is `labels.len() × fan_in` row-major.
 /// Keras-clipped: `−ln clip(p_y, ε, 1−ε)` with a zero gradient where the clip is active.
+#[allow(clippy::needless_range_loop)] // index loops mirror the formulas
 pub fn loss_and_gradients(layers: &[RefLayer], x: &[f64], labels: &[u16], mode: LossMode) -> (f64, Vec<RefGrad>) {
     let batch = labels.len();
     let mut grads: Vec<RefGrad> =
@@ -70,7 +71,8 @@ pub fn loss_and_gradients(layers: &[RefLayer], x: &[f64], labels: &[u16], mode: 
             continue;
         }
         // Backward: dZ of the output layer is (p − onehot)/batch.
-        let mut dz: Vec<f64> = p.iter().enumerate().map(|(j, &pj)| (pj - f64::from(u8::from(j == y))) / batch as f64).collect();
+        let mut dz: Vec<f64> =
+            p.iter().enumerate().map(|(j, &pj)| (pj - f64::from(u8::from(j == y))) / batch as f64).collect();
         for l in (0..layers.len()).rev() {
             let layer = &layers[l];
             let a = &acts[l];

@@ -116,12 +116,20 @@ impl Workspace {
             let dz = &here[0][..rows * fan_out];
             let x = &self.acts[l][..rows * fan_in];
             // dW = dZᵀ·X (fan_out × fan_in), db = column sums of dZ.
-            gemm(MatRef::new(dz, rows, fan_out).t(), MatRef::new(x, rows, fan_in), MatMut::new(&mut self.dw[l], fan_out, fan_in));
+            gemm(
+                MatRef::new(dz, rows, fan_out).t(),
+                MatRef::new(x, rows, fan_in),
+                MatMut::new(&mut self.dw[l], fan_out, fan_in),
+            );
             bias_grad(dz, &mut self.db[l]);
             if l > 0 {
                 // dA = dZ·W, then through the ReLU of layer l (whose output is acts[l]).
                 let da = &mut below[l - 1][..rows * fan_in];
-                gemm(MatRef::new(dz, rows, fan_out), MatRef::new(&layer.w, fan_out, fan_in), MatMut::new(da, rows, fan_in));
+                gemm(
+                    MatRef::new(dz, rows, fan_out),
+                    MatRef::new(&layer.w, fan_out, fan_in),
+                    MatMut::new(da, rows, fan_in),
+                );
                 relu_backward(da, x);
             }
         }

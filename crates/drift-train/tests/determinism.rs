@@ -32,7 +32,14 @@ fn one_and_two_threads_give_identical_bits() {
     for loss in [drift_train::LossMode::KerasClipped, drift_train::LossMode::Logits] {
         let (one, two) = (run(1, loss), run(2, loss));
         let bits = |h: &History| -> Vec<u32> {
-            h.final_params.as_ref().unwrap().layers.iter().flat_map(|l| l.w.iter().chain(&l.b)).map(|v| v.to_bits()).collect()
+            h.final_params
+                .as_ref()
+                .unwrap()
+                .layers
+                .iter()
+                .flat_map(|l| l.w.iter().chain(&l.b))
+                .map(|v| v.to_bits())
+                .collect()
         };
         assert_eq!(bits(&one), bits(&two), "{loss}: parameters differ between 1 and 2 threads");
         for (a, b) in one.records.iter().zip(&two.records) {

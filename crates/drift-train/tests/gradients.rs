@@ -93,7 +93,16 @@ fn clipped_sample_has_exactly_zero_gradient() {
     assert!((loss - plateau).abs() < 1e-12 && (plateau - 16.118).abs() < 1e-3, "clipped loss −ln ε, got {loss}");
     assert!(grads.iter().all(|g| g.dw.iter().chain(&g.db).all(|&v| v == 0.0)), "gradient must be exactly zero");
     // And finite differences agree: the loss is flat there.
-    let (plus, _) = loss_and_gradients(&{ let mut n = net.clone(); n[0].w[0] += 1e-4; n }, &x, &label, LossMode::KerasClipped);
+    let (plus, _) = loss_and_gradients(
+        &{
+            let mut n = net.clone();
+            n[0].w[0] += 1e-4;
+            n
+        },
+        &x,
+        &label,
+        LossMode::KerasClipped,
+    );
     assert_eq!(plus, loss);
     let (_, grads) = loss_and_gradients(&net, &x, &label, LossMode::Logits);
     assert!(grads[2].db[2] < -0.99, "the logits mode still pulls the right class up");
