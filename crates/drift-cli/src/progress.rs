@@ -4,12 +4,16 @@
 use std::io::IsTerminal;
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use drift_train::{EpochRecord, Observer, ObserverError, Params, RunSummary};
 
 pub struct Progress {
     bar: Option<ProgressBar>,
+    /// The metrics of the last epoch, kept on the bar when it finishes.
+    last: String,
+    /// The epoch in progress, as shown in the bar's prefix.
+    shown_epoch: u32,
     epochs: u32,
     samples_per_epoch: usize,
     started: Instant,
@@ -23,18 +27,21 @@ impl Progress {
                 ProgressDrawTarget::stderr_with_hz(4),
             );
             bar.set_style(
-                ProgressStyle::with_template("{prefix} [{bar:30}] {msg} {per_sec} ETA {eta}")
+                ProgressStyle::with_template("{prefix} [{bar:30}] {msg} · {rate} · ETA {eta}")
                     .expect("valid template")
+                    .with_key("rate", |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = write!(w, "{:.0} samples/s", state.per_sec());
+                    })
                     .progress_chars("=> "),
             );
             bar
         });
-        Progress { bar, epochs, samples_per_epoch, started: Instant::now() }
+        Progress { bar, last: String::new(), shown_epoch: 0, epochs, samples_per_epoch, started: Instant::now() }
     }
 
     pub fn done(&self, summary: &RunSummary) {
         if let Some(bar) = &self.bar {
-            bar.finish_with_message(format!("{} after {} epochs", summary.status.as_str(), summary.epochs_done));
+            bar.finish_with_message(format!("{} · {}", self.last, summary.status.as_str()));
         }
     }
 }
@@ -42,6 +49,10 @@ impl Progress {
 impl Observer for Progress {
     fn batch(&mut self, epoch: u32, samples_done: usize, _samples: usize) {
         if let Some(bar) = &self.bar {
+            if epoch != self.shown_epoch {
+                self.shown_epoch = epoch;
+                bar.set_prefix(format!("epoch {epoch}/{}", self.epochs));
+            }
             bar.set_position(u64::from(epoch - 1) * self.samples_per_epoch as u64 + samples_done as u64);
         }
     }
@@ -53,18 +64,16 @@ impl Observer for Progress {
         );
         match &self.bar {
             Some(bar) => {
-                bar.set_prefix(format!("epoch {}/{}", r.epoch, self.epochs));
-                bar.set_message(summary);
+                bar.set_message(summary.clone());
+                self.last = summary;
             }
             None => {
-                let rate = if r.epoch > 0 { self.samples_per_epoch as f64 / r.seconds } else { 0.0 };
-                eprintln!(
-                    "epoch {}/{} {summary} · {:.0} samples/s · {:.1} s elapsed",
-                    r.epoch,
-                    self.epochs,
-                    rate,
-                    self.started.elapsed().as_secs_f64()
-                );
+                let rate = match r.epoch {
+                    0 => "before training".to_string(),
+                    _ => format!("{:.0} samples/s", self.samples_per_epoch as f64 / r.seconds),
+                };
+                let elapsed = self.started.elapsed().as_secs_f64();
+                eprintln!("epoch {}/{} {summary} · {rate} · {elapsed:.1} s elapsed", r.epoch, self.epochs);
             }
         }
         Ok(())
