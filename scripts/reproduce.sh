@@ -36,5 +36,5 @@ for width in $widths; do
     "$DRIFT" train --dataset "$dataset" --width "$width" --seed "$seed" --epochs "$epochs" "${extra[@]}" "${mask[@]}" --out "$dir"
   done
 done
-echo "reproduce: tables in $OUT/runs; query them with DuckDB, e.g."
-echo "  duckdb -c \"SELECT * FROM read_parquet('$OUT/runs/*/runs.parquet')\""
+echo "reproduce: tables in $OUT/runs; for example:"
+echo "  .venv/bin/python -c \"import duckdb; print(duckdb.sql(\\\"SELECT width, status, min_test_loss FROM read_parquet('$OUT/runs/*/runs.parquet') ORDER BY width\\\"))\""
