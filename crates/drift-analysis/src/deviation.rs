@@ -2,11 +2,10 @@
 //! ([`deviation_rows`]), as functions of `w0` ([`conditional_rows`]), and the joint histogram
 //! of `(w0, w)` ([`hist2d_rows`]).
 
-use std::collections::BTreeMap;
-
 use drift_train::Layer;
+use rayon::prelude::*;
 
-use crate::stats::{histogram_mode, moments, quantile_sorted, sort};
+use crate::stats::{histogram_mode, moments, quantiles};
 use crate::tables::{ConditionalRow, DeviationRow, Hist2dRow, CONDITIONAL_QUANTILES, DEVIATION_QUANTILES};
 
 fn deltas(w0: &[f32], w: &[f32]) -> Vec<f64> {
@@ -27,7 +26,6 @@ pub fn deviation_rows(epoch: i32, layer_number: i32, init: &Layer, current: &Lay
         let beyond = dw.iter().filter(|d| d.abs() > limit).count();
         let base = norm(w0.iter().map(|&v| f64::from(v)));
         let rel_change = (base > 0.0).then(|| norm(dw.iter().copied()) / base);
-        let sorted = sort(&mut dw);
         DeviationRow {
             epoch,
             layer: layer_number,
@@ -40,7 +38,7 @@ pub fn deviation_rows(epoch: i32, layer_number: i32, init: &Layer, current: &Lay
             max_abs: m.max_abs,
             skewness: m.skewness,
             kurtosis: m.kurtosis,
-            quantiles: DEVIATION_QUANTILES.map(|(_, q)| quantile_sorted(sorted, q)),
+            quantiles: quantiles(&mut dw, DEVIATION_QUANTILES.map(|(_, q)| q)),
             rel_change,
             frac_beyond_limit: beyond as f64 / m.n as f64,
         }
@@ -73,13 +71,12 @@ pub fn conditional_rows(
         w_by_bin[b].push(f64::from(w));
     }
     dw_by_bin
-        .iter_mut()
-        .zip(w_by_bin.iter_mut())
+        .par_iter_mut()
+        .zip(w_by_bin.par_iter_mut())
         .enumerate()
         .map(|(b, (dw, w))| {
             let filled = !dw.is_empty();
             let m = filled.then(|| moments(dw));
-            let w_sorted = sort(w);
             ConditionalRow {
                 epoch,
                 layer: layer_number,
@@ -91,8 +88,8 @@ pub fn conditional_rows(
                 std_dw: m.map(|m| m.std),
                 skew_dw: m.and_then(|m| m.skewness),
                 kurt_dw: m.and_then(|m| m.kurtosis),
-                mode_dw: histogram_mode(sort(dw)),
-                w_quantiles: filled.then(|| CONDITIONAL_QUANTILES.map(|(_, q)| quantile_sorted(w_sorted, q))),
+                mode_dw: histogram_mode(dw),
+                w_quantiles: filled.then(|| quantiles(w, CONDITIONAL_QUANTILES.map(|(_, q)| q))),
             }
         })
         .collect()
@@ -105,16 +102,38 @@ pub fn conditional_rows(
 pub fn hist2d_rows(epoch: i32, layer_number: i32, init: &Layer, current: &Layer, bins: usize) -> Vec<Hist2dRow> {
     let limit = init.glorot_limit();
     let width = 2.0 * limit / bins as f64;
-    let mut cells: BTreeMap<(i32, i32), i64> = BTreeMap::new();
-    for (&w0, &w) in init.w.iter().zip(&current.w) {
-        if !w.is_finite() {
-            continue;
-        }
+    let cell = |w0: f32, w: f32| {
         let x = w0_bin(f64::from(w0), limit, bins) as i32;
-        let y = ((f64::from(w) + limit) / width).floor().clamp(i32::MIN as f64, i32::MAX as f64) as i32;
-        *cells.entry((x, y)).or_insert(0) += 1;
+        let y = ((f64::from(w) + limit) / width).floor().clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i32;
+        (x, y)
+    };
+    let finite = || init.w.iter().zip(&current.w).filter(|(_, w)| w.is_finite());
+    let (lo, hi) = finite().fold((i32::MAX, i32::MIN), |(lo, hi), (&w0, &w)| {
+        let y = cell(w0, w).1;
+        (lo.min(y), hi.max(y))
+    });
+    if lo > hi {
+        return Vec::new();
     }
-    cells
+    // A dense grid while the weights stay in a sane range (the usual case), a sorted list of
+    // cells when a diverged layer spreads them over millions of bins.
+    let rows = i64::from(hi) - i64::from(lo) + 1;
+    let mut counts: Vec<((i32, i32), i64)> = if rows * bins as i64 <= 1 << 22 {
+        let mut grid = vec![0i64; rows as usize * bins];
+        for (&w0, &w) in finite() {
+            let (x, y) = cell(w0, w);
+            grid[(y - lo) as usize * bins + x as usize] += 1;
+        }
+        let cells = grid.iter().enumerate().filter(|(_, &c)| c > 0);
+        cells.map(|(i, &c)| (((i % bins) as i32, lo + (i / bins) as i32), c)).collect()
+    } else {
+        let mut cells: Vec<(i32, i32)> = finite().map(|(&w0, &w)| cell(w0, w)).collect();
+        cells.sort_unstable_by_key(|&(x, y)| (y, x));
+        cells.chunk_by(|a, b| a == b).map(|run| (run[0], run.len() as i64)).collect()
+    };
+    // Ordered by w0 bin, then w bin.
+    counts.sort_unstable_by_key(|&(cell, _)| cell);
+    counts
         .into_iter()
         .map(|((x, y), count)| Hist2dRow {
             epoch,

@@ -81,23 +81,27 @@ impl RunWriter {
         self.write("hist2d.parquet", &self.hist2d)
     }
 
-    /// The snapshot file and the conditional and 2-D histogram rows of `epoch`.
+    /// The snapshot file and the conditional and 2-D histogram rows of `epoch`, the file written
+    /// while the statistics are computed.
     fn snapshot(&mut self, epoch: u32, init: &Params, current: &Params) -> Result<(), AnalysisError> {
         let layers: Vec<_> = current.layers.iter().map(|l| (l.fan_out, l.fan_in, &l.w[..], &l.b[..])).collect();
         let mut metadata = self.metadata.clone();
         metadata.push(("drift.epoch".into(), epoch.to_string()));
-        write_table(&Self::snapshot_path(&self.dir, epoch), snapshot_fields(), snapshot_columns(&layers), &metadata)?;
-        let e = epoch as i32;
-        let bins = self.bins;
-        let per_layer: Vec<(Vec<ConditionalRow>, Vec<Hist2dRow>)> = init
-            .layers
-            .par_iter()
-            .zip(&current.layers)
-            .enumerate()
-            .map(|(l, (i, c))| {
-                (conditional_rows(e, l as i32 + 1, i, c, bins), hist2d_rows(e, l as i32 + 1, i, c, bins))
-            })
-            .collect();
+        let path = Self::snapshot_path(&self.dir, epoch);
+        let (e, bins) = (epoch as i32, self.bins);
+        let (written, per_layer) = rayon::join(
+            || write_table(&path, snapshot_fields(), snapshot_columns(&layers), &metadata),
+            || {
+                let pairs = init.layers.par_iter().zip(&current.layers).enumerate();
+                pairs
+                    .map(|(l, (i, c))| {
+                        let number = l as i32 + 1;
+                        rayon::join(|| conditional_rows(e, number, i, c, bins), || hist2d_rows(e, number, i, c, bins))
+                    })
+                    .collect::<Vec<_>>()
+            },
+        );
+        written?;
         for (conditional, hist2d) in per_layer {
             self.conditional.extend(conditional);
             self.hist2d.extend(hist2d);
