@@ -10,7 +10,7 @@ PROFILE ?= quick
 OUT     ?= results/$(PROFILE)
 FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: all setup build venv datasets test reproduce clean
+.PHONY: all setup build venv datasets test reproduce bench clean
 
 all: build
 
@@ -47,6 +47,17 @@ test: setup
 ## reproduce: the runs of the quick profile on Fashion-MNIST into results/$(PROFILE)/runs
 reproduce: setup
 	PROFILE=$(PROFILE) OUT=$(OUT) DRIFT=$(DRIFT) bash scripts/reproduce.sh
+
+## bench: criterion benchmarks and the NumPy baseline -> results/bench/summary.{csv,md} (QUICK=1: minutes)
+bench: venv
+	mkdir -p results/bench && rm -f results/bench/numpy.jsonl
+	DRIFT_BENCH_QUICK=$(QUICK) $(CARGO) bench --locked -p drift-benches
+	# OpenBLAS at 1 and 2 threads; OPENBLAS_CORETYPE/L2_SIZE (set on some machines) would slow it.
+	for t in 1 2; do \
+	  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=$$t DRIFT_BENCH_QUICK=$(QUICK) \
+	    $(PY) benches/numpy_baseline.py $$( [ $$t = 2 ] && echo --epochs ) >> results/bench/numpy.jsonl || exit 1; \
+	done
+	$(PY) scripts/bench_summary.py
 
 clean:
 	$(CARGO) clean

@@ -13,7 +13,7 @@ EXPECTED = {
     "runs.parquet": {
         "run_id": STR, "dataset": STR, "train_size": I64, "test_size": I64, "input_dim": I64, "classes": I64,
         "width": I64, "depth": I64, "seed": U64, "lr": F64, "batch_size": I64, "epochs": I32, "loss_mode": STR,
-        "init": STR, "mask": STR, "status": STR, "epochs_done": I32, "min_train_loss": F64,
+        "init": STR, "mask": STR, "kernel": STR, "status": STR, "epochs_done": I32, "min_train_loss": F64,
         "epoch_min_train_loss": I32, "min_test_loss": F64, "epoch_min_test_loss": I32, "divergence_epoch": I32,
         "wall_seconds": F64,
     },
@@ -131,3 +131,5 @@ def test_runs_row_and_metadata(synthetic_run):
     info = json.loads((synthetic_run / "run.json").read_text())
     assert info["run_id"] == run["run_id"] and info["status"] == run["status"]
     assert info["provenance"]["threads"] == 2
+    assert run["kernel"] in ("avx512", "avx2", "portable") and info["provenance"]["kernel"] == run["kernel"]
+    assert meta[b"drift.kernel"].decode() == run["kernel"]

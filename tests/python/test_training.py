@@ -50,3 +50,20 @@ def test_synthetic_overfits(tmp_path, cache_dir):
     last = h.row(-1, named=True)
     assert last["train_loss"] < 0.5 * last["test_loss"], h
     assert h["test_loss"].min() < h["test_loss"][0], "it does learn before overfitting"
+
+
+def test_every_kernel_trains_alike_and_is_recorded(tmp_path, cache_dir):
+    """Forced kernels run, are recorded, and agree to rounding (they sum in different orders)."""
+    finals, ids = {}, set()
+    for kernel in ("portable", "matrixmultiply", "auto"):
+        out = tmp_path / kernel
+        run_drift("train", "--dataset", "synthetic", "--width", 40, "--epochs", 2, "--train-size", 1000,
+                  "--kernel", kernel, "--snapshots", "last", "--out", out, env={"DRIFT_CACHE": str(cache_dir)})
+        run = pl.read_parquet(out / "runs.parquet").row(0, named=True)
+        assert run["kernel"] == kernel or (kernel == "auto" and run["kernel"] in ("avx512", "avx2", "portable"))
+        ids.add(run["run_id"])
+        finals[kernel] = pl.read_parquet(out / "history.parquet").sort("epoch")["train_loss"].to_list()
+    assert len(ids) == 3, "the kernel is part of the run id"
+    for kernel, losses in finals.items():
+        for a, b in zip(losses, finals["matrixmultiply"]):
+            assert abs(a - b) <= 1e-4 * abs(b), (kernel, losses, finals["matrixmultiply"])

@@ -65,6 +65,9 @@ pub struct TrainArgs {
     /// Snapshot epochs: list of epochs, every:N, last, none  [default: 0,1,2,5,10,20,50,100,200,500,1000,last]
     #[arg(long)]
     pub snapshots: Option<String>,
+    /// GEMM kernel: auto | avx512 | avx2 | portable | matrixmultiply  [default: auto]
+    #[arg(long)]
+    pub kernel: Option<String>,
     /// Worker threads (0: all cores); never changes a result  [default: 0]
     #[arg(long)]
     pub threads: Option<usize>,

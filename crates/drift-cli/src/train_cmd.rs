@@ -32,6 +32,7 @@ struct FileConfig {
     loss: Option<String>,
     mask: Option<String>,
     snapshots: Option<String>,
+    kernel: Option<String>,
     threads: Option<usize>,
 }
 
@@ -71,6 +72,10 @@ pub fn resolve(args: &TrainArgs) -> anyhow::Result<Resolved> {
             }
         }
     };
+    let kernel = match args.kernel.clone().or(file.kernel) {
+        Some(text) => text.parse().map_err(|e: String| bad_input(format!("--kernel: {e}")))?,
+        None => defaults.kernel,
+    };
     let schedule = match args.snapshots.clone().or(file.snapshots) {
         Some(text) => text.parse().map_err(|e: String| bad_input(format!("--snapshots: {e}")))?,
         None => SnapshotSchedule::default(),
@@ -86,6 +91,7 @@ pub fn resolve(args: &TrainArgs) -> anyhow::Result<Resolved> {
         train_size: args.train_size.or(file.train_size),
         loss,
         mask,
+        kernel,
         threads: args.threads.or(file.threads).unwrap_or(defaults.threads),
     };
     config.validate().map_err(|e| bad_input(format!("--{e}")))?;
@@ -142,6 +148,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             loss_mode: config.loss.to_string(),
             init: "glorot-uniform".into(),
             mask: config.mask.map(String::from),
+            kernel: config.resolved_kernel().to_string(),
             status: "interrupted".into(),
             epochs_done: 0,
             min_train_loss: f64::NAN,
@@ -180,7 +187,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             "provenance": {
                 "drift_version": env!("CARGO_PKG_VERSION"),
                 "git_revision": env!("DRIFT_GIT_REVISION"),
-                "kernel": drift_kernels::gemm_kernel_name(),
+                "kernel": config.resolved_kernel().as_str(),
                 "threads": threads,
                 "host_cpus": std::thread::available_parallelism().map_or(1, |n| n.get()),
             },

@@ -234,6 +234,7 @@ fn bad_options_name_the_option() {
         (&["--snapshots", "1,x"][..], "--snapshots"),
         (&["--train-size", "999"][..], "train-size"),
         (&["--width", "0"][..], "width"),
+        (&["--kernel", "sse9"][..], "--kernel"),
     ] {
         let output = case.drift(args);
         let stderr = String::from_utf8_lossy(&output.stderr);

@@ -47,6 +47,11 @@ impl<'a> MatRef<'a> {
         self.data[i * self.row_stride + j * self.col_stride]
     }
 
+    /// The backing slice and the strides `(row_stride, col_stride)`, for the blocked GEMM's packing.
+    pub(crate) fn parts(&self) -> (&'a [f32], usize, usize) {
+        (self.data, self.row_stride, self.col_stride)
+    }
+
     /// Rows `start..start + len` as a view.
     fn row_range(self, start: usize, len: usize) -> Self {
         let offset = start * self.row_stride;
@@ -68,17 +73,18 @@ impl<'a> MatMut<'a> {
         assert_eq!(data.len(), rows * cols, "MatMut::new: slice of {} elements for a {rows}×{cols} matrix", data.len());
         MatMut { data, rows, cols }
     }
+
+    /// The backing dense row-major slice, rows and cols, for the blocked GEMM.
+    pub(crate) fn into_parts(self) -> (&'a mut [f32], usize, usize) {
+        (self.data, self.rows, self.cols)
+    }
 }
 
-/// The name of the GEMM implementation in use, recorded in each run's provenance.
-pub fn gemm_kernel_name() -> &'static str {
-    "matrixmultiply"
-}
-
-/// `C = A·B` (overwrites `C`; its previous contents are ignored, `beta = 0`).
+/// `C = A·B` with matrixmultiply's sgemm per block of rows (overwrites `C`, `beta = 0`): the
+/// `matrixmultiply` kernel, kept as the reference and fallback of the blocked kernels.
 ///
 /// Panics unless `A` is `m×k`, `B` is `k×n` and `C` is `m×n`. A `k = 0` product yields zeros.
-pub fn gemm(a: MatRef<'_>, b: MatRef<'_>, c: MatMut<'_>) {
+pub fn gemm_matrixmultiply(a: MatRef<'_>, b: MatRef<'_>, c: MatMut<'_>) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(b.rows, k, "gemm: A is {m}×{k} but B is {}×{n}", b.rows);
     assert!(c.rows == m && c.cols == n, "gemm: C is {}×{}, expected {m}×{n}", c.rows, c.cols);

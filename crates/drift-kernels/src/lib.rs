@@ -23,10 +23,13 @@
 //! assert_eq!(z, [1.0, 2.0, 3.0, 3.0, 4.0, 7.0]);
 //! ```
 
+pub mod blocked;
+mod dispatch;
 mod elementwise;
 mod gemm;
 mod loss;
 
+pub use dispatch::{gemm, gemm_with, Kernel};
 pub use elementwise::{bias_forward, bias_grad, bias_relu_forward, relu_backward, sgd_update};
-pub use gemm::{gemm, gemm_kernel_name, MatMut, MatRef, ROW_BLOCK};
+pub use gemm::{gemm_matrixmultiply, MatMut, MatRef, ROW_BLOCK};
 pub use loss::{softmax_cross_entropy, BatchLoss, LossMode, CLIP_EPSILON};

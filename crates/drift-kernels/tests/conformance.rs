@@ -35,7 +35,13 @@ fn assert_close(got: &[f32], want: &[f64], k: usize, what: &str) {
 
 /// The three training layouts: forward X·Wᵀ, backward-data dZ·W, weight gradient dZᵀ·X.
 #[test]
-fn gemm_three_layouts_match_reference() {
+fn gemm_three_layouts_match_reference_with_every_kernel() {
+    for kernel in Kernel::available() {
+        three_layouts(kernel);
+    }
+}
+
+fn three_layouts(kernel: Kernel) {
     for (si, &m) in SHAPES.iter().enumerate() {
         for &k in &SHAPES {
             for &n in &[1usize, 10, 17, 128] {
@@ -45,19 +51,19 @@ fn gemm_three_layouts_match_reference() {
                 let w = data(n * k, seed + 1);
                 let mut z = vec![f32::NAN; m * n];
                 let (a, b) = (MatRef::new(&x, m, k), MatRef::new(&w, n, k).t());
-                gemm(a, b, MatMut::new(&mut z, m, n));
-                assert_close(&z, &reference(a, b), k, &format!("forward m={m} k={k} n={n} seed={seed}"));
+                gemm_with(kernel, a, b, MatMut::new(&mut z, m, n));
+                assert_close(&z, &reference(a, b), k, &format!("{kernel} forward m={m} k={k} n={n} seed={seed}"));
                 // backward-data: dZ (m×n) · W (n×k)
                 let dz = data(m * n, seed + 2);
                 let mut dx = vec![f32::NAN; m * k];
                 let (a, b) = (MatRef::new(&dz, m, n), MatRef::new(&w, n, k));
-                gemm(a, b, MatMut::new(&mut dx, m, k));
-                assert_close(&dx, &reference(a, b), n, &format!("backward m={m} k={k} n={n} seed={seed}"));
+                gemm_with(kernel, a, b, MatMut::new(&mut dx, m, k));
+                assert_close(&dx, &reference(a, b), n, &format!("{kernel} backward m={m} k={k} n={n} seed={seed}"));
                 // weight gradient: dZᵀ (n×m) · X (m×k)
                 let mut dw = vec![f32::NAN; n * k];
                 let (a, b) = (MatRef::new(&dz, m, n).t(), MatRef::new(&x, m, k));
-                gemm(a, b, MatMut::new(&mut dw, n, k));
-                assert_close(&dw, &reference(a, b), m, &format!("weight-grad m={m} k={k} n={n} seed={seed}"));
+                gemm_with(kernel, a, b, MatMut::new(&mut dw, n, k));
+                assert_close(&dw, &reference(a, b), m, &format!("{kernel} weight-grad m={m} k={k} n={n} seed={seed}"));
             }
         }
     }
@@ -83,7 +89,7 @@ fn gemm_with_empty_reduction_gives_zeros() {
 }
 
 #[test]
-#[should_panic(expected = "gemm: A is 2×3 but B is 2×2")]
+#[should_panic(expected = "A is 2×3 but B is 2×2")]
 fn gemm_rejects_mismatched_shapes() {
     let mut c = vec![0.0; 4];
     gemm(MatRef::new(&[0.0; 6], 2, 3), MatRef::new(&[0.0; 4], 2, 2), MatMut::new(&mut c, 2, 2));

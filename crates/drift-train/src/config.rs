@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use drift_kernels::LossMode;
+use drift_kernels::{Kernel, LossMode};
 
 /// Version of the on-disk result format; part of every run id so that a format change never
 /// mixes old and new tables under one id.
@@ -31,6 +31,10 @@ pub struct TrainConfig {
     pub loss: LossMode,
     /// Letter drawn as zeros into the hidden→hidden matrix before training (`None`: no mask).
     pub mask: Option<char>,
+    /// GEMM implementation (`auto`: the best this CPU has). Part of the result: kernels differ
+    /// in the order of their sums, so the resolved name goes into the run id.
+    #[serde(with = "kernel_serde")]
+    pub kernel: Kernel,
     /// Worker threads (0: all cores). Never changes a result.
     pub threads: usize,
 }
@@ -48,6 +52,7 @@ impl Default for TrainConfig {
             train_size: None,
             loss: LossMode::KerasClipped,
             mask: None,
+            kernel: Kernel::Auto,
             threads: 0,
         }
     }
@@ -80,6 +85,9 @@ impl TrainConfig {
         if self.train_size == Some(0) {
             return err("train-size", "must be at least 1".into());
         }
+        if let Err(message) = self.kernel.resolve() {
+            return err("kernel", message);
+        }
         if let Some(letter) = self.mask {
             if !crate::GLYPH_LETTERS.contains(letter) {
                 return err("mask", format!("no glyph for '{letter}', expected one of {}", crate::GLYPH_LETTERS));
@@ -109,8 +117,13 @@ impl TrainConfig {
             ("loss_mode", self.loss.to_string()),
             ("init", "glorot-uniform".to_string()),
             ("mask", self.mask.map(String::from).unwrap_or_default()),
-            ("kernel", drift_kernels::gemm_kernel_name().to_string()),
+            ("kernel", self.resolved_kernel().to_string()),
         ]
+    }
+
+    /// The kernel this configuration runs with (`auto` resolved for this CPU).
+    pub fn resolved_kernel(&self) -> Kernel {
+        self.kernel.resolve().unwrap_or(self.kernel)
     }
 
     /// A stable id of the resolved configuration: the first 16 hex digits of the SHA-256 of the
@@ -122,6 +135,19 @@ impl TrainConfig {
         }
         let digest = hasher.finalize();
         digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+mod kernel_serde {
+    use drift_kernels::Kernel;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(kernel: &Kernel, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(kernel.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Kernel, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use drift_data::{epoch_order, fill_batch, Dataset, Split};
 use drift_kernels::{
-    bias_forward, bias_grad, bias_relu_forward, gemm, relu_backward, sgd_update, softmax_cross_entropy, BatchLoss,
-    LossMode, MatMut, MatRef,
+    bias_forward, bias_grad, bias_relu_forward, gemm_with, relu_backward, sgd_update, softmax_cross_entropy, BatchLoss,
+    Kernel, LossMode, MatMut, MatRef,
 };
 
 use crate::config::{ConfigError, TrainConfig};
@@ -33,6 +33,7 @@ pub enum TrainError {
 
 /// Activation and gradient buffers for batches of up to `rows` samples, allocated once.
 pub struct Workspace {
+    kernel: Kernel,
     sizes: Vec<usize>,
     rows: usize,
     /// `acts[0]` is the input batch; `acts[l]` the output of layer `l` (logits for the last).
@@ -45,10 +46,12 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    /// Buffers for a network of layer sizes `sizes` and batches of up to `rows` samples.
-    pub fn new(sizes: &[usize], rows: usize) -> Self {
+    /// Buffers for a network of layer sizes `sizes` and batches of up to `rows` samples, whose
+    /// products run on `kernel`.
+    pub fn new(sizes: &[usize], rows: usize, kernel: Kernel) -> Self {
         let pairs = sizes.windows(2);
         Workspace {
+            kernel,
             sizes: sizes.to_vec(),
             rows,
             acts: sizes.iter().map(|&s| vec![0.0; rows * s]).collect(),
@@ -82,7 +85,8 @@ impl Workspace {
             let x = &inputs[l][..rows * layer.fan_in];
             let z = &mut outputs[0][..rows * layer.fan_out];
             // Z = X·Wᵀ: W is fan_out × fan_in, so Wᵀ is a strided view.
-            gemm(
+            gemm_with(
+                self.kernel,
                 MatRef::new(x, rows, layer.fan_in),
                 MatRef::new(&layer.w, layer.fan_out, layer.fan_in).t(),
                 MatMut::new(z, rows, layer.fan_out),
@@ -116,7 +120,8 @@ impl Workspace {
             let dz = &here[0][..rows * fan_out];
             let x = &self.acts[l][..rows * fan_in];
             // dW = dZᵀ·X (fan_out × fan_in), db = column sums of dZ.
-            gemm(
+            gemm_with(
+                self.kernel,
                 MatRef::new(dz, rows, fan_out).t(),
                 MatRef::new(x, rows, fan_in),
                 MatMut::new(&mut self.dw[l], fan_out, fan_in),
@@ -125,7 +130,8 @@ impl Workspace {
             if l > 0 {
                 // dA = dZ·W, then through the ReLU of layer l (whose output is acts[l]).
                 let da = &mut below[l - 1][..rows * fan_in];
-                gemm(
+                gemm_with(
+                    self.kernel,
                     MatRef::new(dz, rows, fan_out),
                     MatRef::new(&layer.w, fan_out, fan_in),
                     MatMut::new(da, rows, fan_in),
@@ -209,8 +215,9 @@ fn run(config: &TrainConfig, data: &Dataset, observer: &mut dyn Observer) -> Res
     let sizes = Params::sizes(data.input_dim, config.width, config.depth, data.classes);
     let init = Params::init(&sizes, config.seed, config.mask);
     let mut params = init.clone();
-    let mut ws = Workspace::new(&sizes, config.batch_size.min(n));
-    let mut eval_ws = Workspace::new(&sizes, EVAL_ROWS);
+    let kernel = config.resolved_kernel();
+    let mut ws = Workspace::new(&sizes, config.batch_size.min(n), kernel);
+    let mut eval_ws = Workspace::new(&sizes, EVAL_ROWS, kernel);
     let observed = |r: Result<(), ObserverError>| r.map_err(TrainError::Observer);
 
     observed(observer.start(&init))?;

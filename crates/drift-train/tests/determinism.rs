@@ -2,9 +2,10 @@
 //! identical losses for 1 and 2 threads.
 
 use drift_data::{synthetic::SyntheticConfig, DatasetSpec, LoadOptions};
+use drift_kernels::Kernel;
 use drift_train::{train, History, RunStatus, TrainConfig};
 
-fn run(threads: usize, loss: drift_train::LossMode) -> History {
+fn run(threads: usize, loss: drift_train::LossMode, kernel: Kernel) -> History {
     let mut opts = LoadOptions::new(9);
     opts.synthetic = SyntheticConfig { train: 900, test: 300, ..SyntheticConfig::default() };
     let data = drift_data::load(&DatasetSpec::Synthetic, &opts).expect("synthetic data");
@@ -18,6 +19,7 @@ fn run(threads: usize, loss: drift_train::LossMode) -> History {
         batch_size: 100,
         train_size: Some(850), // last batch partial (50 rows)
         loss,
+        kernel,
         threads,
         ..TrainConfig::default()
     };
@@ -28,9 +30,10 @@ fn run(threads: usize, loss: drift_train::LossMode) -> History {
 }
 
 #[test]
-fn one_and_two_threads_give_identical_bits() {
-    for loss in [drift_train::LossMode::KerasClipped, drift_train::LossMode::Logits] {
-        let (one, two) = (run(1, loss), run(2, loss));
+fn one_and_two_threads_give_identical_bits_with_every_kernel() {
+    let losses = [drift_train::LossMode::KerasClipped, drift_train::LossMode::Logits];
+    for (kernel, loss) in Kernel::available().into_iter().flat_map(|k| losses.map(|l| (k, l))) {
+        let (one, two) = (run(1, loss, kernel), run(2, loss, kernel));
         let bits = |h: &History| -> Vec<u32> {
             h.final_params
                 .as_ref()
@@ -41,12 +44,12 @@ fn one_and_two_threads_give_identical_bits() {
                 .map(|v| v.to_bits())
                 .collect()
         };
-        assert_eq!(bits(&one), bits(&two), "{loss}: parameters differ between 1 and 2 threads");
+        assert_eq!(bits(&one), bits(&two), "{kernel} {loss}: parameters differ between 1 and 2 threads");
         for (a, b) in one.records.iter().zip(&two.records) {
             assert_eq!(
                 (a.train_loss.to_bits(), a.test_loss.to_bits(), a.train_acc, a.test_acc),
                 (b.train_loss.to_bits(), b.test_loss.to_bits(), b.train_acc, b.test_acc),
-                "{loss}: epoch {}",
+                "{kernel} {loss}: epoch {}",
                 a.epoch
             );
         }

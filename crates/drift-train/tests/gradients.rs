@@ -2,6 +2,7 @@
 //! differences, and the fast f32 path against the specification, in both loss modes.
 
 use drift_data::rng::Stream;
+use drift_kernels::Kernel;
 use drift_train::reference::{loss_and_gradients, widen, RefLayer};
 use drift_train::{LossMode, Params, Workspace};
 
@@ -107,16 +108,18 @@ fn clipped_sample_has_exactly_zero_gradient() {
     let (_, grads) = loss_and_gradients(&net, &x, &label, LossMode::Logits);
     assert!(grads[2].db[2] < -0.99, "the logits mode still pulls the right class up");
 
-    // The fast path does the same: zero gradient in keras-clipped, non-zero in logits.
+    // The fast path does the same with every kernel: zero gradient in keras-clipped, not in logits.
     let params = narrow(&net);
-    let mut ws = Workspace::new(&SIZES, 1);
     let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
-    ws.set_batch(&x32, &label);
-    let out = ws.gradients(&params, 1, LossMode::KerasClipped);
-    assert_eq!(out.clipped, 1);
-    assert!(ws.dw().iter().chain(ws.db()).all(|g| g.iter().all(|&v| v == 0.0)));
-    ws.gradients(&params, 1, LossMode::Logits);
-    assert!(ws.db()[2][2] < -0.99);
+    for kernel in Kernel::available() {
+        let mut ws = Workspace::new(&SIZES, 1, kernel);
+        ws.set_batch(&x32, &label);
+        let out = ws.gradients(&params, 1, LossMode::KerasClipped);
+        assert_eq!(out.clipped, 1, "{kernel}");
+        assert!(ws.dw().iter().chain(ws.db()).all(|g| g.iter().all(|&v| v == 0.0)), "{kernel}");
+        ws.gradients(&params, 1, LossMode::Logits);
+        assert!(ws.db()[2][2] < -0.99, "{kernel}");
+    }
 }
 
 fn narrow(net: &[RefLayer]) -> Params {
@@ -136,7 +139,9 @@ fn narrow(net: &[RefLayer]) -> Params {
 /// The f32 kernels against the f64 specification on the same (f32-representable) parameters.
 #[test]
 fn fast_path_matches_reference() {
-    for mode in [LossMode::KerasClipped, LossMode::Logits] {
+    for (kernel, mode) in
+        Kernel::available().into_iter().flat_map(|k| [(k, LossMode::KerasClipped), (k, LossMode::Logits)])
+    {
         for (seed, rows) in [(5u64, 1usize), (6, 7), (7, 33)] {
             let params = narrow(&layers(seed));
             let net = widen(&params);
@@ -144,16 +149,19 @@ fn fast_path_matches_reference() {
             let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
             let x = x32.iter().map(|&v| f64::from(v)).collect::<Vec<_>>();
             let (loss, grads) = loss_and_gradients(&net, &x, &y, mode);
-            let mut ws = Workspace::new(&SIZES, rows);
+            let mut ws = Workspace::new(&SIZES, rows, kernel);
             ws.set_batch(&x32, &y);
             let out = ws.gradients(&params, rows, mode);
             let mean = out.loss_sum / rows as f64;
-            assert!((mean - loss).abs() <= 1e-5 * loss.abs().max(1.0), "{mode} seed {seed}: loss {mean} vs {loss}");
+            assert!(
+                (mean - loss).abs() <= 1e-5 * loss.abs().max(1.0),
+                "{kernel} {mode} seed {seed}: loss {mean} vs {loss}"
+            );
             for (l, g) in grads.iter().enumerate() {
                 for (fast, slow) in ws.dw()[l].iter().zip(&g.dw).chain(ws.db()[l].iter().zip(&g.db)) {
                     assert!(
                         (f64::from(*fast) - slow).abs() <= 1e-6 + 1e-4 * slow.abs(),
-                        "{mode} seed {seed} layer {}: {fast} vs {slow}",
+                        "{kernel} {mode} seed {seed} layer {}: {fast} vs {slow}",
                         l + 1
                     );
                 }

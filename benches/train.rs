@@ -1,0 +1,119 @@
+//! One training step and one epoch of 60 000 samples at W ∈ {128, 512, 1000} (batch 128, two
+//! hidden layers, keras-clipped loss, synthetic MNIST-shaped data), with drift's kernels and
+//! with matrixmultiply; and, at W = 512, the per-epoch statistics and a snapshot epoch of the
+//! analysis observer, to be read as a share of the epoch.
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use drift_analysis::{tables::RunRow, RunMeta, RunWriter, SnapshotSchedule, DEFAULT_BINS};
+use drift_benches::{pool, quick_config, BATCH, CLASSES, INPUT, WIDTHS};
+use drift_data::{epoch_order, DatasetSpec, LoadOptions};
+use drift_kernels::Kernel;
+use drift_train::{EpochRecord, LossMode, Observer, Params, Workspace};
+
+/// FLOPs of one step of batch `rows`: forward 2·P, backward 4·P (data and weight gradients),
+/// less the backward-data product of the first layer, which training skips.
+pub fn step_flops(width: usize, rows: usize) -> u64 {
+    let p = INPUT * width + width * width + width * CLASSES;
+    (rows * (6 * p - 2 * INPUT * width)) as u64
+}
+
+fn train(c: &mut Criterion) {
+    let data = drift_data::load(&DatasetSpec::Synthetic, &LoadOptions::new(0)).expect("synthetic data");
+    let n = data.train.len();
+    let order = epoch_order(n, 0, 1);
+    let pool = pool(2);
+    let mut group = c.benchmark_group("train");
+    group.sample_size(10);
+    for width in WIDTHS {
+        let sizes = Params::sizes(INPUT, width, 2, CLASSES);
+        for kernel in [Kernel::Auto, Kernel::MatrixMultiply] {
+            let name = if kernel == Kernel::Auto { "drift" } else { "matrixmultiply" };
+            let mut params = Params::init(&sizes, 0, None);
+            let mut ws = Workspace::new(&sizes, BATCH, kernel);
+            group.throughput(Throughput::Elements(step_flops(width, BATCH)));
+            group.bench_function(format!("step/W{width}/{name}/threads=2"), |b| {
+                pool.install(|| {
+                    b.iter(|| {
+                        ws.load_batch(&data.train, &order[..BATCH]);
+                        ws.gradients(&params, BATCH, LossMode::KerasClipped);
+                        ws.apply_sgd(&mut params, 0.01);
+                    })
+                })
+            });
+            let flops: u64 = order.chunks(BATCH).map(|b| step_flops(width, b.len())).sum();
+            group.throughput(Throughput::Elements(flops));
+            group.bench_function(format!("epoch/W{width}/{name}/threads=2"), |b| {
+                pool.install(|| {
+                    b.iter(|| {
+                        for batch in order.chunks(BATCH) {
+                            ws.load_batch(&data.train, batch);
+                            ws.gradients(&params, batch.len(), LossMode::KerasClipped);
+                            ws.apply_sgd(&mut params, 0.01);
+                        }
+                    })
+                })
+            });
+        }
+    }
+    group.finish();
+
+    // The analysis observer at W = 512: an ordinary epoch (statistics only) and a snapshot epoch.
+    let sizes = Params::sizes(INPUT, 512, 2, CLASSES);
+    let init = Params::init(&sizes, 0, None);
+    let mut current = init.clone();
+    current.layers.iter_mut().for_each(|l| l.w.iter_mut().for_each(|w| *w *= 1.01));
+    // A fresh writer per iteration, so the tables it rewrites stay one epoch long.
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let schedule: SnapshotSchedule = "every:2".parse().expect("schedule");
+    let writer = || {
+        let meta = RunMeta { run_id: "bench".into(), result_keys: vec![], run: run_row() };
+        RunWriter::create(dir.path(), meta, schedule.clone(), DEFAULT_BINS).expect("run writer")
+    };
+    let mut group = c.benchmark_group("analysis");
+    group.sample_size(10);
+    for (what, epoch) in [("statistics/W512", 1u32), ("statistics+snapshot/W512", 2)] {
+        let record =
+            EpochRecord { epoch, train_loss: 1.0, train_acc: 0.5, test_loss: 1.0, test_acc: 0.5, seconds: 1.0 };
+        group.bench_function(what, |b| {
+            pool.install(|| {
+                b.iter_batched(
+                    writer,
+                    |mut w| w.epoch(&record, &init, &current).expect("analysis epoch"),
+                    BatchSize::PerIteration,
+                )
+            })
+        });
+    }
+    group.finish();
+}
+
+fn run_row() -> RunRow {
+    RunRow {
+        dataset: "synthetic".into(),
+        train_size: 60_000,
+        test_size: 10_000,
+        input_dim: INPUT as i64,
+        classes: CLASSES as i64,
+        width: 512,
+        depth: 2,
+        seed: 0,
+        lr: 0.1,
+        batch_size: BATCH as i64,
+        epochs: 1000,
+        loss_mode: "keras-clipped".into(),
+        init: "glorot-uniform".into(),
+        mask: None,
+        kernel: "auto".into(),
+        status: "interrupted".into(),
+        epochs_done: 0,
+        min_train_loss: f64::NAN,
+        epoch_min_train_loss: -1,
+        min_test_loss: f64::NAN,
+        epoch_min_test_loss: -1,
+        divergence_epoch: None,
+        wall_seconds: 0.0,
+    }
+}
+
+criterion_group! { name = benches; config = quick_config(); targets = train }
+criterion_main!(benches);

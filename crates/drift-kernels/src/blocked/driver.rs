@@ -1,0 +1,364 @@
+//! The blocking driver, generic over the microkernel: one parallel pass over a fixed grid of
+//! C tiles, each task packing what it needs on the way.
+//!
+//! Loops, outermost first (the names of matrixmultiply's `gemm.rs` and of BLIS):
+//!
+//! 1. in parallel over the task grid: row blocks of ≤ `mc` rows × column blocks of ≤ `nc`
+//!    columns, derived from the shape only ([`Grid::new`]);
+//! 2. for each `kc` block of the reduction, in order: make sure the task's packed B panels
+//!    (`kc × NR` each) and packed A panels (`MR × kc` each) exist. Each panel has a flag; a task
+//!    packs the panels nobody has claimed yet and then waits (spinning) for those another task is
+//!    packing, so tasks sharing a block pack it together and nothing is packed twice;
+//! 3. for each NR-column panel of the task (its `kc × NR` micro-panel is reused from L1/L2);
+//! 4. for each MR-row panel of the task (the A block stays in L2): one microkernel call.
+//!
+//! Loop 2 is sequential inside a task and never split, so every element of C sees the same
+//! operations in the same order whatever the grid or the number of threads. There is a single
+//! fork-join per product: on this 2-vCPU VM waking a sleeping rayon worker costs ≈ 25 µs, which
+//! a separate packing pass would pay twice (measured: 150 vs 190 GFLOP/s on 128×512×512).
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+
+use rayon::prelude::*;
+
+use super::kernel::{Microkernel, MAX_TILE};
+use super::pack::{pack_panel, Source};
+use super::params::{BlockSizes, MIN_TASK_FMAS, TARGET_TASKS};
+
+/// The output `C` as a raw pointer with strides: element `(i, j)` at `ptr + i·rsc + j·csc`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Out {
+    pub ptr: *mut f32,
+    pub rsc: isize,
+    pub csc: isize,
+}
+
+// SAFETY: `Out` is only handed to the tasks of one `gemm` call, each of which writes a disjoint
+// set of C's elements (its tile), while the caller of `gemm` keeps C borrowed mutably.
+unsafe impl Send for Out {}
+// SAFETY: as for `Send`; shared references to `Out` only copy the pointer.
+unsafe impl Sync for Out {}
+
+/// The packing memory shared by the tasks of one call, one flag per packed panel.
+struct Packed {
+    ptr: *mut f32,
+    len: usize,
+}
+
+// SAFETY: panels are disjoint; a panel is written only by the task that moved its flag from
+// `EMPTY` to `BUSY`, and read only after its flag is `READY` (release/acquire order the write
+// before every read); see `Packed::panels`.
+unsafe impl Send for Packed {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for Packed {}
+
+/// A panel's packing state, alone in its cache line so that tasks claiming neighbouring panels
+/// do not bounce a shared line between cores.
+#[repr(align(64))]
+struct Flag(AtomicU8);
+
+const EMPTY: u8 = 0;
+const BUSY: u8 = 1;
+const READY: u8 = 2;
+const POISONED: u8 = 3;
+
+/// Marks a panel `POISONED` if its packing unwinds, so that waiters panic instead of spinning.
+struct PoisonOnUnwind<'f>(&'f AtomicU8);
+
+impl Drop for PoisonOnUnwind<'_> {
+    fn drop(&mut self) {
+        self.0.store(POISONED, Ordering::Release);
+    }
+}
+
+impl Packed {
+    /// The consecutive panels `offset..offset + flags.len() · size` (panel `i` at
+    /// `offset + i·size`), after making sure each is packed: this task packs (`fill(i, panel)`)
+    /// every panel whose flag it can move from `EMPTY` to `BUSY`, then waits for the rest.
+    fn panels(&self, flags: &[Flag], offset: usize, size: usize, fill: impl Fn(usize, &mut [f32])) -> &[f32] {
+        let len = flags.len() * size;
+        assert!(offset + len <= self.len, "packed panels out of range");
+        for (i, Flag(flag)) in flags.iter().enumerate() {
+            if flag.load(Ordering::Relaxed) == EMPTY
+                && flag.compare_exchange(EMPTY, BUSY, Ordering::Acquire, Ordering::Relaxed).is_ok()
+            {
+                let guard = PoisonOnUnwind(flag);
+                // SAFETY: in range (checked above); this task alone moved the flag to BUSY, so it
+                // is the only writer, and nobody reads before the flag is READY.
+                fill(i, unsafe { std::slice::from_raw_parts_mut(self.ptr.add(offset + i * size), size) });
+                std::mem::forget(guard);
+                flag.store(READY, Ordering::Release);
+            }
+        }
+        for Flag(flag) in flags {
+            let mut spins = 0u32;
+            loop {
+                match flag.load(Ordering::Acquire) {
+                    READY => break,
+                    POISONED => panic!("gemm_blocked: packing failed in another task"),
+                    _ if spins < 1 << 12 => {
+                        spins += 1;
+                        std::hint::spin_loop();
+                    }
+                    _ => std::thread::yield_now(),
+                }
+            }
+        }
+        // SAFETY: in range; every panel is READY, its write ordered before this read, and no
+        // one writes it again during the call.
+        unsafe { std::slice::from_raw_parts(self.ptr.add(offset), len) }
+    }
+}
+
+/// The task grid: row-block bounds in MR-panels (`rows[r]..rows[r + 1]`) and column-block
+/// bounds in NR-panels. Derived from the shape only, never from the number of threads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Grid {
+    pub rows: Vec<usize>,
+    pub cols: Vec<usize>,
+}
+
+impl Grid {
+    /// Row blocks of at most `mc` rows and column blocks of at most `nc` columns, split further
+    /// until there are `TARGET_TASKS` tasks (rounded down to a power of two) or a task would fall
+    /// under `MIN_TASK_FMAS`. Columns are split first, down to one NR panel per block: the tasks
+    /// of a 128-row batch then share the packed A block (in L2) and each reuses its own B
+    /// micro-panel across all row panels (measured best of rows-first, columns-first and
+    /// larger-first on the training shapes). The blocks cover the panels of C exactly once, their
+    /// sizes within one panel of each other.
+    pub(crate) fn new(bs: BlockSizes, mr: usize, nr: usize, (m, k, n): (usize, usize, usize)) -> Grid {
+        let (mp, np) = (m.div_ceil(mr), n.div_ceil(nr));
+        let mut rb = mp.div_ceil((bs.mc / mr).max(1));
+        let mut cb = np.div_ceil((bs.nc / nr).max(1));
+        let fmas = m.saturating_mul(n).saturating_mul(k);
+        // A power of two, so that 2 or 4 threads get equal shares of equal tasks.
+        let want = TARGET_TASKS.min(fmas / MIN_TASK_FMAS).max(1);
+        let want = 1 << want.ilog2();
+        while rb * cb < want && (rb < mp || cb < np) {
+            if cb < np {
+                cb += 1;
+            } else {
+                rb += 1;
+            }
+        }
+        Grid { rows: (0..=rb).map(|r| r * mp / rb).collect(), cols: (0..=cb).map(|q| q * np / cb).collect() }
+    }
+
+    fn row_blocks(&self) -> usize {
+        self.rows.len() - 1
+    }
+
+    fn col_blocks(&self) -> usize {
+        self.cols.len() - 1
+    }
+}
+
+/// `C (=|+=) A·B` for `A: m×k` (lanes = rows), `B: k×n` (lanes = columns), `m, k, n > 0`.
+///
+/// # Safety
+/// The caller guarantees: the CPU supports `K`'s instruction set; `a` and `b` hold all the
+/// elements of their views; `c` addresses `m × n` writable floats, none of them inside `a` or `b`,
+/// that nothing else reads or writes during the call.
+pub(crate) unsafe fn gemm<K: Microkernel>(
+    bs: BlockSizes,
+    (m, k, n): (usize, usize, usize),
+    a: Source<'_>,
+    b: Source<'_>,
+    c: Out,
+    accumulate: bool,
+) {
+    debug_assert!(m > 0 && k > 0 && n > 0);
+    const { assert!(K::MR * K::NR <= MAX_TILE, "the edge tile on the stack is too small for this kernel") };
+    let (mr, nr) = (K::MR, K::NR);
+    let (m_pad, n_pad) = (m.div_ceil(mr) * mr, n.div_ceil(nr) * nr);
+    let grid = Grid::new(bs, mr, nr, (m, k, n));
+    let cb = grid.col_blocks();
+    let (k_blocks, kc_max) = kc_blocks(bs.kc, k);
+    let (mp, np) = (m_pad / mr, n_pad / nr);
+    let a_flags: Vec<Flag> = (0..k_blocks * mp).map(|_| Flag(AtomicU8::new(EMPTY))).collect();
+    let b_flags: Vec<Flag> = (0..k_blocks * np).map(|_| Flag(AtomicU8::new(EMPTY))).collect();
+    // Packed A: per kc block, m_pad × kc_len floats (MR-row panels one after the other); then B,
+    // per kc block kc_len × n_pad. A's part is rounded up to 16 floats so B's is 64-byte aligned.
+    let a_len = (m_pad * k).next_multiple_of(16);
+    with_scratch(a_len + n_pad * k, |buf| {
+        let packed = Packed { ptr: buf.as_mut_ptr(), len: buf.len() };
+        let (grid, packed, a_flags, b_flags) = (&grid, &packed, &a_flags, &b_flags);
+        let run_task = |t: usize| {
+            let (r, q) = (t / cb, t % cb);
+            let (ip0, ip1, jp0, jp1) = (grid.rows[r], grid.rows[r + 1], grid.cols[q], grid.cols[q + 1]);
+            for (kb, p0) in (0..k).step_by(kc_max).enumerate() {
+                let kc = kc_max.min(k - p0);
+                let b_block = packed.panels(
+                    &b_flags[kb * np + jp0..kb * np + jp1],
+                    a_len + p0 * n_pad + jp0 * nr * kc,
+                    nr * kc,
+                    |i, d| pack_panel(d, nr, b, (jp0 + i) * nr, p0, kc, K::AVX),
+                );
+                let a_block = packed.panels(
+                    &a_flags[kb * mp + ip0..kb * mp + ip1],
+                    p0 * m_pad + ip0 * mr * kc,
+                    mr * kc,
+                    |i, d| pack_panel(d, mr, a, (ip0 + i) * mr, p0, kc, K::AVX),
+                );
+                // SAFETY: this task alone writes panels ip0..ip1 × jp0..jp1 of C (the grid
+                // partitions them); the rest is our caller's guarantee, forwarded.
+                unsafe { gemm_block::<K>(kc, (m, n), (ip0, jp0), a_block, b_block, c, accumulate || p0 > 0) };
+            }
+        };
+        run_tasks(grid.row_blocks() * cb, run_task);
+    });
+}
+
+/// Runs `run(t)` for every task `t < tasks` on the current rayon pool, one job per thread.
+/// Job `w` owns the contiguous range `w·tasks/W .. (w+1)·tasks/W` and takes its tasks in order
+/// from a shared cursor; when its range is exhausted it helps with the others' ranges through
+/// their cursors. So each thread keeps the same part of C (and of the packed B) from one call
+/// to the next — moving 64 KiB of C between cores costs microseconds on the small products — and
+/// a late or slow thread is covered. A job with nothing left spins until every task is done
+/// rather than going to sleep: on this VM a sleeping rayon thread takes ≈ 30 µs to wake, which
+/// the caller would otherwise pay at the end of every product. Which thread runs which task
+/// never matters to the result; the pool size only changes this schedule.
+fn run_tasks(tasks: usize, run: impl Fn(usize) + Sync) {
+    /// Counts a task as done even if it panics, so that the spinners stop and rayon can
+    /// propagate the panic.
+    struct Done<'a>(&'a AtomicUsize);
+    impl Drop for Done<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::Release);
+        }
+    }
+    let workers = rayon::current_num_threads().clamp(1, tasks.max(1));
+    let range = |w: usize| w * tasks / workers..(w + 1) * tasks / workers;
+    let cursors: Vec<AtomicUsize> = (0..workers).map(|w| AtomicUsize::new(range(w).start)).collect();
+    let done = AtomicUsize::new(0);
+    (0..workers).into_par_iter().for_each(|w| {
+        for v in (w..workers).chain(0..w) {
+            let end = range(v).end;
+            loop {
+                let t = cursors[v].fetch_add(1, Ordering::Relaxed);
+                if t >= end {
+                    break;
+                }
+                let _done = Done(&done);
+                run(t);
+            }
+        }
+        let mut spins = 0u32;
+        while done.load(Ordering::Acquire) < tasks {
+            if spins < 1 << 14 {
+                spins += 1;
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    });
+}
+
+/// The reduction cut into `⌈k / kc⌉` blocks of equal length (the last one shorter by less than
+/// the number of blocks): `(blocks, length)`. Depends on `kc` and `k` only; it is the one cut
+/// that shapes the arithmetic (each block is an FMA chain from zero, then added to C).
+fn kc_blocks(kc: usize, k: usize) -> (usize, usize) {
+    let blocks = k.div_ceil(kc).max(1);
+    (blocks, k.div_ceil(blocks))
+}
+
+/// One `kc` block of one task: NR-column panels outside, MR-row panels inside. `a` holds the
+/// task's MR-row panels from row panel `ip0`, `b` its NR-column panels from column panel `jp0`.
+///
+/// # Safety
+/// As for [`gemm`]; and no other thread writes these panels of C during the call.
+unsafe fn gemm_block<K: Microkernel>(
+    kc: usize,
+    (m, n): (usize, usize),
+    (ip0, jp0): (usize, usize),
+    a: &[f32],
+    b: &[f32],
+    c: Out,
+    acc: bool,
+) {
+    let (mr, nr) = (K::MR, K::NR);
+    for (jp, b_panel) in (jp0..).zip(b.chunks_exact(nr * kc)) {
+        let cols = nr.min(n - jp * nr);
+        for (ip, a_panel) in (ip0..).zip(a.chunks_exact(mr * kc)) {
+            let rows = mr.min(m - ip * mr);
+            let offset = (ip * mr) as isize * c.rsc + (jp * nr) as isize * c.csc;
+            // SAFETY: the tile's top-left element is inside C (ip·MR < m, jp·NR < n).
+            let c_tile = unsafe { c.ptr.offset(offset) };
+            if rows == mr && cols == nr {
+                // SAFETY: a full tile inside C, ours alone; panels of kc·MR and kc·NR floats.
+                unsafe { K::kernel(kc, a_panel.as_ptr(), b_panel.as_ptr(), c_tile, c.rsc, c.csc, acc) };
+            } else {
+                // An edge tile: the kernel writes a full tile on the stack, we copy its valid part.
+                let mut tile = [0.0f32; MAX_TILE];
+                // SAFETY: `tile` holds MR·NR ≤ MAX_TILE floats, row-major with stride NR.
+                unsafe { K::kernel(kc, a_panel.as_ptr(), b_panel.as_ptr(), tile.as_mut_ptr(), nr as isize, 1, false) };
+                for (i, row) in tile.chunks_exact(nr).take(rows).enumerate() {
+                    for (j, &x) in row[..cols].iter().enumerate() {
+                        // SAFETY: i < rows, j < cols: inside C and inside this task's tile.
+                        unsafe {
+                            let p = c_tile.offset(i as isize * c.rsc + j as isize * c.csc);
+                            *p = if acc { *p + x } else { x };
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// Packing memory of the calling thread, kept between calls (it grows to the largest product
+    /// seen: `(m + MR)·k + k·(n + NR)` floats).
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on `len` floats of 64-byte aligned scratch memory (contents unspecified).
+fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    fn aligned(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
+        if v.len() < len + 16 {
+            v.resize(len + 16, 0.0);
+        }
+        let off = v.as_ptr().align_offset(64);
+        let off = if off < 16 { off } else { 0 };
+        &mut v[off..off + len]
+    }
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut v) => f(aligned(&mut v, len)),
+        // A nested call on this thread (a rayon worker that picked up another GEMM while waiting).
+        Err(_) => f(aligned(&mut Vec::new(), len)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_covers_every_panel_once_in_balanced_blocks() {
+        let bs = BlockSizes { mc: 144, kc: 256, nc: 256 };
+        let shapes: [(usize, usize, usize); 7] = [
+            (1, 1, 1),
+            (128, 784, 512),
+            (96, 512, 10),
+            (512, 128, 784),
+            (1000, 128, 1000),
+            (10, 128, 512),
+            (5000, 7, 3),
+        ];
+        for (m, k, n) in shapes {
+            let (mr, nr) = (12, 32);
+            let g = Grid::new(bs, mr, nr, (m, k, n));
+            for bounds in [&g.rows, &g.cols] {
+                assert_eq!(bounds[0], 0);
+                let sizes: Vec<usize> = bounds.windows(2).map(|w| w[1] - w[0]).collect();
+                let (lo, hi) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+                assert!(*lo >= 1 && hi - lo <= 1, "{m}×{k}×{n}: block sizes {sizes:?}");
+            }
+            assert_eq!(*g.rows.last().unwrap(), m.div_ceil(mr), "{m}×{k}×{n}: rows");
+            assert_eq!(*g.cols.last().unwrap(), n.div_ceil(nr), "{m}×{k}×{n}: cols");
+            assert!(g.row_blocks() * g.col_blocks() <= TARGET_TASKS.max(1) * 4, "{m}×{k}×{n}: {g:?}");
+        }
+    }
+}

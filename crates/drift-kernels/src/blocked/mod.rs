@@ -1,0 +1,232 @@
+//! Our own cache-blocked SIMD GEMM: `C = A·B` or `C += A·B` over strided views, with AVX-512,
+//! AVX2+FMA and portable microkernels, bit-identical for any number of threads.
+//!
+//! The structure follows matrixmultiply: one generic blocking driver (`driver.rs`) over a small
+//! microkernel trait (`kernel.rs`) whose register-tile sizes are constants, one struct per
+//! instruction set (`x86.rs`, and the portable twin in `kernel.rs`), packing of both operands
+//! from any strides (`pack.rs`), and block sizes in one file that says what each cuts
+//! (`params.rs`).
+//!
+//! # Contract
+//! `gemm_blocked(isa, A, B, C, accumulate)` computes, for `A: m×k`, `B: k×n`, `C: m×n`,
+//!
+//! * `C[i,j] = Σ_p A[i,p]·B[p,j]` when `accumulate` is false (`beta = 0`: the previous contents
+//!   of C, NaN included, are never read);
+//! * `C[i,j] = C[i,j] + Σ_p A[i,p]·B[p,j]` when it is true.
+//!
+//! Edge cases: `k = 0` writes zeros (or leaves C unchanged with `accumulate`); `m = 0` or `n = 0`
+//! does nothing. The three training layouts (`X·Wᵀ`, `dZ·W`, `dZᵀ·X`) are plain views: a
+//! transposed operand is read through its strides by the packing, never copied whole.
+//!
+//! # Determinism
+//! Each `C[i,j]` is, per block of `KC` reduction indices taken in order, an FMA chain (a multiply
+//! then an add for [`Isa::Portable`]) started from zero, then added to C. Neither the task grid
+//! nor the number of rayon threads enters that sequence, so results are bit-identical for any
+//! pool size. AVX-512 and AVX2 share `KC` and give the same bits as each other; the portable
+//! kernel rounds the products separately and differs from them in the last bits.
+//!
+//! ```
+//! use drift_kernels::blocked::{gemm_blocked, Isa};
+//! use drift_kernels::{MatMut, MatRef};
+//! let x = [1.0f32, 2.0, 3.0, 4.0]; // 2×2
+//! let w = [1.0f32, 0.0, 0.0, 1.0, 1.0, 1.0]; // 3×2 (out×in)
+//! let mut z = [f32::NAN; 6]; // 2×3, overwritten
+//! gemm_blocked(Isa::detect(), MatRef::new(&x, 2, 2), MatRef::new(&w, 3, 2).t(), MatMut::new(&mut z, 2, 3), false);
+//! assert_eq!(z, [1.0, 2.0, 3.0, 3.0, 4.0, 7.0]);
+//! ```
+
+mod driver;
+mod kernel;
+mod pack;
+mod params;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::OnceLock;
+
+use crate::{MatMut, MatRef};
+use driver::Out;
+use kernel::Microkernel;
+use pack::Source;
+use params::BlockSizes;
+
+/// The environment variable that forces an instruction set in [`Isa::detect`].
+pub const ISA_ENV_VAR: &str = "DRIFT_KERNEL";
+
+/// An instruction set with a microkernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Isa {
+    /// AVX-512F, 8×32 register tile.
+    Avx512,
+    /// AVX2 with FMA, 6×16 register tile.
+    Avx2,
+    /// Plain Rust, 4×8 register tile, any CPU.
+    Portable,
+}
+
+/// Why an instruction set cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum IsaError {
+    #[error("unknown instruction set '{0}', expected portable, avx2 or avx512")]
+    Unknown(String),
+    #[error("instruction set {0} is not supported by this CPU")]
+    Unavailable(Isa),
+}
+
+impl Isa {
+    /// All instruction sets, fastest first.
+    pub const ALL: [Isa; 3] = [Isa::Avx512, Isa::Avx2, Isa::Portable];
+
+    /// The name used by `DRIFT_KERNEL` and in provenance records: `avx512`, `avx2`, `portable`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Avx512 => "avx512",
+            Isa::Avx2 => "avx2",
+            Isa::Portable => "portable",
+        }
+    }
+
+    /// Whether this CPU can run the instruction set (`avx512f`; `avx2` and `fma`).
+    pub fn available(self) -> bool {
+        match self {
+            Isa::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma"),
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// The fastest instruction set this CPU supports, ignoring `DRIFT_KERNEL`.
+    pub fn best() -> Isa {
+        Isa::ALL.into_iter().find(|isa| isa.available()).unwrap_or(Isa::Portable)
+    }
+
+    /// The instruction set `DRIFT_KERNEL` forces (`portable`, `avx2` or `avx512`), or
+    /// [`Isa::best`] when it is unset or empty. Errors if the value is unknown or this CPU lacks
+    /// the forced set. Reads the environment on every call; a binary can call it at start-up to
+    /// report a bad value cleanly before [`Isa::detect`] would panic on it.
+    pub fn from_env() -> Result<Isa, IsaError> {
+        match std::env::var(ISA_ENV_VAR) {
+            Ok(s) if !s.is_empty() => {
+                let isa: Isa = s.parse()?;
+                if isa.available() {
+                    Ok(isa)
+                } else {
+                    Err(IsaError::Unavailable(isa))
+                }
+            }
+            Ok(_) | Err(std::env::VarError::NotPresent) => Ok(Isa::best()),
+            Err(std::env::VarError::NotUnicode(s)) => Err(IsaError::Unknown(s.to_string_lossy().into_owned())),
+        }
+    }
+
+    /// [`Isa::from_env`], decided once per process and cached.
+    ///
+    /// # Panics
+    /// If `DRIFT_KERNEL` names an unknown instruction set or one this CPU lacks: a forced choice
+    /// is never silently replaced (tests that force `avx2` must run `avx2`). The panic repeats at
+    /// every call while the environment stays wrong.
+    pub fn detect() -> Isa {
+        static DETECTED: OnceLock<Isa> = OnceLock::new();
+        *DETECTED.get_or_init(|| Isa::from_env().unwrap_or_else(|e| panic!("{ISA_ENV_VAR}: {e}")))
+    }
+}
+
+impl fmt::Display for Isa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Isa {
+    type Err = IsaError;
+    fn from_str(s: &str) -> Result<Self, IsaError> {
+        Isa::ALL.into_iter().find(|isa| isa.name() == s).ok_or_else(|| IsaError::Unknown(s.to_string()))
+    }
+}
+
+/// `C = A·B` (`accumulate = false`) or `C += A·B` (`accumulate = true`) with the microkernel of
+/// `isa`, parallel over a fixed grid of C tiles on the current rayon pool.
+///
+/// `A` is `m×k` and `B` is `k×n`, each with any strides (a transpose is a view); `C` is `m×n`
+/// dense row-major. See the [module docs](self) for the exact arithmetic and edge cases.
+///
+/// # Panics
+/// If the shapes disagree (`B` is not `k×n` or `C` is not `m×n`), if a view reaches past its
+/// slice, or if this CPU does not support `isa` (check [`Isa::available`]).
+pub fn gemm_blocked(isa: Isa, a: MatRef<'_>, b: MatRef<'_>, c: MatMut<'_>, accumulate: bool) {
+    let (m, k, n) = (a.rows(), a.cols(), b.cols());
+    assert_eq!(b.rows(), k, "gemm_blocked: A is {m}×{k} but B is {}×{n}", b.rows());
+    let (c, c_rows, c_cols) = c.into_parts();
+    assert!(c_rows == m && c_cols == n, "gemm_blocked: C is {c_rows}×{c_cols}, expected {m}×{n}");
+    assert!(isa.available(), "gemm_blocked: instruction set {isa} is not supported by this CPU");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            c.fill(0.0);
+        }
+        return;
+    }
+    let a = source(&a, "A");
+    let b = source(&b.t(), "B");
+    let out = Out { ptr: c.as_mut_ptr(), rsc: n as isize, csc: 1 };
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => run::<x86::Avx512>(params::AVX512, (m, k, n), a, b, out, accumulate),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => run::<x86::Avx2>(params::AVX2, (m, k, n), a, b, out, accumulate),
+        Isa::Portable => run::<kernel::Portable>(params::PORTABLE, (m, k, n), a, b, out, accumulate),
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => unreachable!("gemm_blocked: {isa} passed the availability check on a non-x86 CPU"),
+    }
+}
+
+/// A matrix as packing lanes = its rows, reduction = its columns; checks the view's extent.
+fn source<'a>(m: &MatRef<'a>, what: &str) -> Source<'a> {
+    let (data, rs, cs) = m.parts();
+    let (rows, cols) = (m.rows(), m.cols());
+    // Only called with rows, cols > 0.
+    let last = (rows - 1).checked_mul(rs).zip((cols - 1).checked_mul(cs)).and_then(|(r, c)| r.checked_add(c));
+    assert!(
+        last.is_some_and(|last| last < data.len()),
+        "gemm_blocked: {what} view of {rows}×{cols} with strides ({rs}, {cs}) exceeds its slice of {}",
+        data.len()
+    );
+    Source { data, lanes: rows, lane_stride: rs, k_stride: cs }
+}
+
+/// Chooses the orientation and runs the driver with kernel `K`.
+///
+/// When `n` is much smaller than `m` relative to the tile (the 10-class output layer), computing
+/// `Cᵀ = Bᵀ·Aᵀ` puts the short dimension under `MR` instead of `NR` and wastes less of the
+/// register tile. Each element still gets the same products in the same order (the product of
+/// two floats does not depend on their order), so the choice does not change any bit.
+fn run<K: Microkernel>(
+    bs: BlockSizes,
+    (m, k, n): (usize, usize, usize),
+    a: Source<'_>,
+    b: Source<'_>,
+    c: Out,
+    acc: bool,
+) {
+    let padded = |rows: usize, cols: usize| rows.div_ceil(K::MR) * K::MR * cols.div_ceil(K::NR) * K::NR;
+    let swap = 4 * padded(n, m) < 3 * padded(m, n);
+    // SAFETY: `gemm_blocked` checked that the CPU supports the kernel's instruction set
+    // (`isa.available()` selected `K`) and that both views lie inside their slices; `c` points at
+    // the m×n dense slice borrowed mutably from the caller's `MatMut`, which cannot overlap the
+    // shared borrows behind `a` and `b`.
+    unsafe {
+        if swap {
+            driver::gemm::<K>(bs, (n, k, m), b, a, Out { ptr: c.ptr, rsc: c.csc, csc: c.rsc }, acc);
+        } else {
+            driver::gemm::<K>(bs, (m, k, n), a, b, c, acc);
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! Block sizes of the blocked GEMM, per instruction set, in one place.
+//!
+//! Tuned on the 2-vCPU AMD EPYC (Zen 4) this project trains on: L1d 32 KiB and L2 1 MiB per
+//! core, L3 shared. Zen 4 executes a 512-bit FMA as two 256-bit halves, so one core peaks at
+//! 32 f32 FLOP per cycle with AVX-512 *or* AVX2 (≈ 117 GFLOP/s measured at its clock).
+//!
+//! The driver (`driver.rs`) cuts `C = A·B` (`A: m×k`, `B: k×n`) in three ways:
+//!
+//! * `kc` cuts the reduction dimension `k` into `⌈k / kc⌉` blocks of equal length (784 → 2×392).
+//!   A microkernel call streams a packed `MR × kc` A panel and `kc × NR` B panel; C is read and
+//!   written once per block. **`kc` is the only block size that changes the result**: each
+//!   element of C is the sum, block by block in order, of an FMA chain started from zero inside
+//!   the block. The FMA instruction sets share one `kc` so that AVX2 and AVX-512 give the same
+//!   bits. 512 beat 128, 192, 256 and 384 on the training shapes (fewer passes over C; the
+//!   64 KiB B micro-panel streams from L2 with the hardware prefetcher keeping up).
+//! * `mc` caps the rows of a task's row block: its packed A block (`mc × kc`, 256 KiB for the
+//!   AVX-512 values) is re-read from L2 for every NR-column panel of the task.
+//! * `nc` caps the columns of a task's column block: its packed B block (`kc × nc`) is touched
+//!   once per `kc` block, panel by panel.
+//!
+//! The task grid (row blocks × column blocks) is then split further, from the shape only and
+//! never from the number of threads, until there are `TARGET_TASKS` tasks or a task would fall
+//! under `MIN_TASK_FMAS`.
+
+/// Block sizes for one microkernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BlockSizes {
+    /// Most rows of C per task (rounded down to a multiple of `MR`).
+    pub mc: usize,
+    /// Longest reduction block.
+    pub kc: usize,
+    /// Most columns of C per task (rounded down to a multiple of `NR`).
+    pub nc: usize,
+}
+
+/// Shared by the FMA kernels (AVX-512 and AVX2) so that their results are bit-identical.
+const FMA_KC: usize = 512;
+
+/// AVX-512 (8×32 tile): A block 128×512×4 B = 256 KiB in L2, B block 512×256×4 B = 512 KiB.
+pub(crate) const AVX512: BlockSizes = BlockSizes { mc: 128, kc: FMA_KC, nc: 256 };
+
+/// AVX2+FMA (6×16 tile): A block 126×512×4 B ≈ 252 KiB in L2, B block 512×256×4 B = 512 KiB.
+pub(crate) const AVX2: BlockSizes = BlockSizes { mc: 126, kc: FMA_KC, nc: 256 };
+
+/// Portable (4×8 tile, no FMA): the same cuts; its results differ from the FMA kernels' anyway.
+pub(crate) const PORTABLE: BlockSizes = BlockSizes { mc: 128, kc: 256, nc: 256 };
+
+/// Split until this many tasks (a power of two, so 2 or 4 threads get equal shares). 16 tasks
+/// of a 128-row batch are one 32-column panel each, and the last task to finish is short.
+pub(crate) const TARGET_TASKS: usize = 16;
+
+/// Do not split below this many multiply-adds per task (≈ 2 µs of one core at peak): smaller
+/// tasks cost more to hand out than they save.
+pub(crate) const MIN_TASK_FMAS: usize = 1 << 17;

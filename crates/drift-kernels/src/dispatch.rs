@@ -1,0 +1,112 @@
+//! Which GEMM implementation a run uses: chosen once (per run, by name) and recorded, so that a
+//! run can be repeated bit for bit on a machine with another instruction set.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::blocked::{gemm_blocked, Isa};
+use crate::gemm::{gemm_matrixmultiply, MatMut, MatRef};
+
+/// A GEMM implementation, as named by `--kernel`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    /// The fastest instruction set this CPU has (honours `DRIFT_KERNEL`).
+    Auto,
+    Avx512,
+    Avx2,
+    Portable,
+    /// matrixmultiply's sgemm, parallel over fixed blocks of rows: the reference and fallback.
+    MatrixMultiply,
+}
+
+impl Kernel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kernel::Auto => "auto",
+            Kernel::Avx512 => "avx512",
+            Kernel::Avx2 => "avx2",
+            Kernel::Portable => "portable",
+            Kernel::MatrixMultiply => "matrixmultiply",
+        }
+    }
+
+    fn isa(self) -> Option<Isa> {
+        match self {
+            Kernel::Avx512 => Some(Isa::Avx512),
+            Kernel::Avx2 => Some(Isa::Avx2),
+            Kernel::Portable => Some(Isa::Portable),
+            Kernel::Auto | Kernel::MatrixMultiply => None,
+        }
+    }
+
+    /// The concrete kernel: `Auto` becomes the best instruction set available; a forced
+    /// instruction set this CPU lacks is an error that says so.
+    pub fn resolve(self) -> Result<Kernel, String> {
+        match self {
+            Kernel::Auto => Ok(match Isa::from_env().map_err(|e| format!("{}: {e}", crate::blocked::ISA_ENV_VAR))? {
+                Isa::Avx512 => Kernel::Avx512,
+                Isa::Avx2 => Kernel::Avx2,
+                Isa::Portable => Kernel::Portable,
+            }),
+            Kernel::MatrixMultiply => Ok(self),
+            k => match k.isa() {
+                Some(isa) if isa.available() => Ok(k),
+                _ => Err(format!("kernel {k} needs an instruction set this CPU does not have")),
+            },
+        }
+    }
+
+    /// Every kernel this CPU can run (for tests and benchmarks).
+    pub fn available() -> Vec<Kernel> {
+        [Kernel::Avx512, Kernel::Avx2, Kernel::Portable, Kernel::MatrixMultiply]
+            .into_iter()
+            .filter(|k| k.resolve().is_ok())
+            .collect()
+    }
+}
+
+impl fmt::Display for Kernel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Kernel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Kernel::Auto),
+            "avx512" => Ok(Kernel::Avx512),
+            "avx2" => Ok(Kernel::Avx2),
+            "portable" => Ok(Kernel::Portable),
+            "matrixmultiply" => Ok(Kernel::MatrixMultiply),
+            other => Err(format!("unknown kernel '{other}', expected auto, avx512, avx2, portable or matrixmultiply")),
+        }
+    }
+}
+
+/// `C = A·B` with the given kernel (`beta = 0`: C is overwritten). Panics on mismatched shapes,
+/// or if `kernel` names an instruction set this CPU lacks (check with [`Kernel::resolve`]).
+pub fn gemm_with(kernel: Kernel, a: MatRef<'_>, b: MatRef<'_>, c: MatMut<'_>) {
+    let kernel = if kernel == Kernel::Auto {
+        match Isa::detect() {
+            Isa::Avx512 => Kernel::Avx512,
+            Isa::Avx2 => Kernel::Avx2,
+            Isa::Portable => Kernel::Portable,
+        }
+    } else {
+        kernel
+    };
+    match kernel.isa() {
+        Some(isa) => {
+            assert!(isa.available(), "gemm: kernel {kernel} is not supported by this CPU");
+            gemm_blocked(isa, a, b, c, false)
+        }
+        None => gemm_matrixmultiply(a, b, c),
+    }
+}
+
+/// `C = A·B` with the best kernel of this CPU ([`Kernel::Auto`]).
+pub fn gemm(a: MatRef<'_>, b: MatRef<'_>, c: MatMut<'_>) {
+    gemm_with(Kernel::Auto, a, b, c)
+}

@@ -1,0 +1,335 @@
+//! The blocked GEMM for every instruction set this CPU supports: the three training layouts
+//! against a plain f64 reference, bit-identity across thread counts, and the edge cases.
+//! Instruction sets the CPU lacks are skipped with a loud line, never silently.
+
+use drift_kernels::blocked::{gemm_blocked, Isa, IsaError};
+use drift_kernels::{MatMut, MatRef};
+
+/// Deterministic test data in [-1, 1): a 64-bit LCG, so failures replay from the printed seed.
+fn data(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// The instruction sets to test; prints a SKIPPED line for each one this CPU lacks.
+fn supported_isas() -> Vec<Isa> {
+    Isa::ALL
+        .into_iter()
+        .filter(|&isa| {
+            let ok = isa.available();
+            if !ok {
+                println!("SKIPPED: {isa} not supported by this CPU");
+                eprintln!("SKIPPED: {isa} not supported by this CPU");
+            }
+            ok
+        })
+        .collect()
+}
+
+/// The three training layouts of one product `C (m×n) = A (m×k) · B (k×n)`.
+#[derive(Clone, Copy, Debug)]
+enum Layout {
+    /// `Z = X·Wᵀ`: A = X row-major `m×k`, B = Wᵀ with W row-major `n×k`.
+    Forward,
+    /// `dX = dZ·W`: A = dZ row-major `m×k`, B = W row-major `k×n`.
+    BackwardData,
+    /// `dW = dZᵀ·X`: A = dZᵀ with dZ row-major `k×m`, B = X row-major `k×n`.
+    WeightGrad,
+}
+
+const LAYOUTS: [Layout; 3] = [Layout::Forward, Layout::BackwardData, Layout::WeightGrad];
+
+/// Operand data of one product, in the storage its layout uses.
+struct Operands {
+    layout: Layout,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Vec<f32>,
+    b: Vec<f32>,
+}
+
+impl Operands {
+    fn new(layout: Layout, m: usize, k: usize, n: usize, seed: u64) -> Self {
+        Operands { layout, m, k, n, a: data(m * k, seed), b: data(k * n, seed ^ 0x9e37_79b9) }
+    }
+
+    fn a(&self) -> MatRef<'_> {
+        match self.layout {
+            Layout::Forward | Layout::BackwardData => MatRef::new(&self.a, self.m, self.k),
+            Layout::WeightGrad => MatRef::new(&self.a, self.k, self.m).t(),
+        }
+    }
+
+    fn b(&self) -> MatRef<'_> {
+        match self.layout {
+            Layout::Forward => MatRef::new(&self.b, self.n, self.k).t(),
+            Layout::BackwardData | Layout::WeightGrad => MatRef::new(&self.b, self.k, self.n),
+        }
+    }
+
+    /// The f64 reference `A·B`, row-major `m×n`.
+    fn reference(&self) -> Vec<f64> {
+        let (a, b) = (self.a(), self.b());
+        let (m, k, n) = (self.m, self.k, self.n);
+        let ad: Vec<f64> = (0..m * k).map(|x| f64::from(a.at(x / k, x % k))).collect();
+        let bd: Vec<f64> = (0..k * n).map(|x| f64::from(b.at(x / n, x % n))).collect();
+        let mut c = vec![0.0f64; m * n];
+        for i in 0..m {
+            let row = &mut c[i * n..(i + 1) * n];
+            for p in 0..k {
+                let aip = ad[i * k + p];
+                for (x, &bpj) in row.iter_mut().zip(&bd[p * n..(p + 1) * n]) {
+                    *x += aip * bpj;
+                }
+            }
+        }
+        c
+    }
+
+    fn run(&self, isa: Isa, c: &mut [f32], accumulate: bool) {
+        gemm_blocked(isa, self.a(), self.b(), MatMut::new(c, self.m, self.n), accumulate);
+    }
+}
+
+fn assert_close(got: &[f32], want: &[f64], k: usize, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (idx, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let tol = 1e-5 * (k.max(1) as f64).sqrt() * (1.0 + w.abs());
+        assert!((f64::from(g) - w).abs() <= tol, "{what}: element {idx}: got {g}, want {w} (tol {tol:e})");
+    }
+}
+
+/// Every layout and ISA, overwrite on NaN and accumulate onto data, against the reference.
+fn check_shape(isas: &[Isa], m: usize, k: usize, n: usize, seed: u64) {
+    for layout in LAYOUTS {
+        let ops = Operands::new(layout, m, k, n, seed);
+        let want = ops.reference();
+        let c0 = data(m * n, seed + 7);
+        let want_acc: Vec<f64> = want.iter().zip(&c0).map(|(&w, &c)| w + f64::from(c)).collect();
+        for &isa in isas {
+            let what = format!("{isa} {layout:?} m={m} k={k} n={n} seed={seed}");
+            let mut c = vec![f32::NAN; m * n];
+            ops.run(isa, &mut c, false);
+            assert_close(&c, &want, k, &what);
+            let mut c = c0.clone();
+            ops.run(isa, &mut c, true);
+            assert_close(&c, &want_acc, k, &format!("{what} accumulate"));
+        }
+    }
+}
+
+const DIMS: [usize; 14] = [1, 2, 3, 7, 15, 16, 17, 31, 33, 127, 128, 129, 784, 1000];
+
+/// One dimension over the whole list, the other two at a few values.
+#[test]
+fn each_dimension_over_the_list_matches_reference() {
+    let isas = supported_isas();
+    let others = [1usize, 17, 128];
+    let mut seed = 1;
+    for &d in &DIMS {
+        for &x in &others {
+            for &y in &others {
+                check_shape(&isas, d, x, y, seed);
+                check_shape(&isas, x, d, y, seed + 1);
+                check_shape(&isas, x, y, d, seed + 2);
+                seed += 3;
+            }
+        }
+    }
+}
+
+/// Random (m, k, n) from the list, from a fixed-seed LCG; products over 3·10⁷ are redrawn.
+#[test]
+fn random_shapes_match_reference() {
+    let isas = supported_isas();
+    let mut s: u64 = 0x5eed_0001;
+    let mut pick = || {
+        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        DIMS[(s >> 33) as usize % DIMS.len()]
+    };
+    let mut done = 0;
+    while done < 40 {
+        let (m, k, n) = (pick(), pick(), pick());
+        if m * k * n > 30_000_000 {
+            continue;
+        }
+        check_shape(&isas, m, k, n, 1000 + done);
+        done += 1;
+    }
+}
+
+/// The training shapes themselves (W = 512 and W = 1000 networks, full and last batch).
+#[test]
+fn training_shapes_match_reference() {
+    let isas = supported_isas();
+    for (i, &(m, k, n)) in
+        [(128, 784, 512), (96, 512, 10), (128, 10, 512), (10, 128, 512), (512, 96, 784), (128, 1000, 1000)]
+            .iter()
+            .enumerate()
+    {
+        check_shape(&isas, m, k, n, 500 + i as u64);
+    }
+}
+
+fn run_on_threads(threads: usize, ops: &Operands, isa: Isa, accumulate: bool) -> Vec<f32> {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("rayon pool");
+    let mut c = if accumulate { data(ops.m * ops.n, 99) } else { vec![f32::NAN; ops.m * ops.n] };
+    pool.install(|| ops.run(isa, &mut c, accumulate));
+    c
+}
+
+/// The same bits on 1 and 2 threads (and 3, an odd split), for every layout and ISA.
+#[test]
+fn bit_identical_across_thread_counts() {
+    let isas = supported_isas();
+    for (m, k, n) in [(128, 784, 512), (96, 512, 10), (512, 128, 784), (1000, 128, 1000)] {
+        for layout in LAYOUTS {
+            let ops = Operands::new(layout, m, k, n, 42);
+            for &isa in &isas {
+                for accumulate in [false, true] {
+                    let one = run_on_threads(1, &ops, isa, accumulate);
+                    for threads in [2, 3] {
+                        let more = run_on_threads(threads, &ops, isa, accumulate);
+                        let same = one.iter().zip(&more).all(|(x, y)| x.to_bits() == y.to_bits());
+                        assert!(
+                            same,
+                            "{isa} {layout:?} {m}×{k}×{n} accumulate={accumulate}: 1 and {threads} threads differ"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// AVX-512 and AVX2 share the reduction blocking and both use FMA: the same bits (documented).
+#[test]
+fn avx512_and_avx2_agree_bitwise() {
+    let isas = supported_isas();
+    if !(isas.contains(&Isa::Avx512) && isas.contains(&Isa::Avx2)) {
+        println!("SKIPPED: avx512 vs avx2 needs both");
+        eprintln!("SKIPPED: avx512 vs avx2 needs both");
+        return;
+    }
+    for (m, k, n) in [(128, 784, 512), (96, 512, 10), (10, 128, 512), (33, 1000, 17)] {
+        for layout in LAYOUTS {
+            let ops = Operands::new(layout, m, k, n, 7);
+            let (mut x, mut y) = (vec![f32::NAN; m * n], vec![f32::NAN; m * n]);
+            ops.run(Isa::Avx512, &mut x, false);
+            ops.run(Isa::Avx2, &mut y, false);
+            assert!(x.iter().zip(&y).all(|(p, q)| p.to_bits() == q.to_bits()), "{layout:?} {m}×{k}×{n}");
+        }
+    }
+}
+
+#[test]
+fn empty_reduction_gives_zeros_or_leaves_c() {
+    for isa in supported_isas() {
+        let (a, b) = ([0.0f32; 0], [0.0f32; 0]);
+        let mut c = vec![f32::NAN; 6];
+        gemm_blocked(isa, MatRef::new(&a, 2, 0), MatRef::new(&b, 0, 3), MatMut::new(&mut c, 2, 3), false);
+        assert_eq!(c, vec![0.0; 6], "{isa}");
+        let mut c = data(6, 3);
+        let before = c.clone();
+        gemm_blocked(isa, MatRef::new(&a, 2, 0), MatRef::new(&b, 0, 3), MatMut::new(&mut c, 2, 3), true);
+        assert_eq!(c, before, "{isa}");
+    }
+}
+
+#[test]
+fn empty_output_is_a_no_op() {
+    for isa in supported_isas() {
+        let a = data(5 * 4, 1);
+        let mut c: Vec<f32> = Vec::new();
+        gemm_blocked(isa, MatRef::new(&[], 0, 5), MatRef::new(&a, 5, 4), MatMut::new(&mut c, 0, 4), false);
+        gemm_blocked(isa, MatRef::new(&a, 4, 5), MatRef::new(&[], 5, 0), MatMut::new(&mut c, 4, 0), true);
+        assert!(c.is_empty());
+    }
+}
+
+#[test]
+#[should_panic(expected = "gemm_blocked: A is 2×3 but B is 4×2")]
+fn mismatched_inner_dimension_panics() {
+    let (a, b) = (data(6, 1), data(8, 2));
+    let mut c = vec![0.0; 4];
+    gemm_blocked(Isa::Portable, MatRef::new(&a, 2, 3), MatRef::new(&b, 4, 2), MatMut::new(&mut c, 2, 2), false);
+}
+
+#[test]
+#[should_panic(expected = "gemm_blocked: C is 2×3, expected 2×2")]
+fn mismatched_output_panics() {
+    let (a, b) = (data(6, 1), data(6, 2));
+    let mut c = vec![0.0; 6];
+    gemm_blocked(Isa::Portable, MatRef::new(&a, 2, 3), MatRef::new(&b, 3, 2), MatMut::new(&mut c, 2, 3), false);
+}
+
+#[test]
+fn unsupported_isa_panics_with_its_name() {
+    for isa in Isa::ALL.into_iter().filter(|isa| !isa.available()) {
+        let result = std::panic::catch_unwind(|| {
+            let mut c = vec![0.0; 1];
+            gemm_blocked(isa, MatRef::new(&[1.0], 1, 1), MatRef::new(&[1.0], 1, 1), MatMut::new(&mut c, 1, 1), false);
+        });
+        let msg = result.expect_err("an unsupported ISA must panic");
+        let msg = msg.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(msg.contains(isa.name()), "{msg}");
+    }
+}
+
+#[test]
+fn isa_names_round_trip() {
+    for isa in Isa::ALL {
+        assert_eq!(isa.name().parse::<Isa>(), Ok(isa));
+        assert_eq!(isa.to_string(), isa.name());
+    }
+    assert_eq!("sse".parse::<Isa>(), Err(IsaError::Unknown("sse".into())));
+    assert!(Isa::best().available());
+    println!("best instruction set here: {}", Isa::best());
+}
+
+/// Run only by `drift_kernel_env_var_forces_or_fails` in a child process with `DRIFT_KERNEL` set.
+#[test]
+#[ignore]
+fn detect_child() {
+    println!("FROM_ENV={:?}", Isa::from_env());
+    println!("DETECTED={}", Isa::detect());
+}
+
+/// `DRIFT_KERNEL` forces the instruction set in `Isa::detect`, and an unknown or unavailable
+/// value is a clear error (a panic from `detect`, an `Err` from `from_env`). Runs this test
+/// binary again as a child so the environment of the other tests is untouched.
+#[test]
+fn drift_kernel_env_var_forces_or_fails() {
+    let child = |value: &str| {
+        let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+            .args(["--ignored", "--exact", "detect_child", "--nocapture", "--test-threads=1"])
+            .env("DRIFT_KERNEL", value)
+            .output()
+            .expect("run the test binary");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    for isa in Isa::ALL {
+        let (ok, text) = child(isa.name());
+        if isa.available() {
+            assert!(ok && text.contains(&format!("DETECTED={isa}")), "DRIFT_KERNEL={isa}:\n{text}");
+        } else {
+            assert!(
+                !ok && text.contains(&format!("instruction set {isa} is not supported")),
+                "DRIFT_KERNEL={isa}:\n{text}"
+            );
+        }
+    }
+    let (ok, text) = child("sse9");
+    assert!(!ok && text.contains("DRIFT_KERNEL: unknown instruction set 'sse9'"), "DRIFT_KERNEL=sse9:\n{text}");
+    let (ok, text) = child("");
+    assert!(ok && text.contains(&format!("DETECTED={}", Isa::best())), "DRIFT_KERNEL empty:\n{text}");
+}

@@ -1,0 +1,103 @@
+"""Collects criterion's estimates (target/criterion) and the NumPy baseline
+(results/bench/numpy.jsonl) into results/bench/summary.csv and summary.md, with the targets of
+the kernel work checked against the same run's numbers."""
+import csv
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CRITERION = ROOT / "target" / "criterion"
+OUT = ROOT / "results" / "bench"
+COLUMNS = ["case", "m", "n", "k", "threads", "drift_gflops", "matrixmultiply_gflops", "openblas_gflops", "peak_gflops"]
+
+
+def criterion_results():
+    """full_id -> (median seconds, GFLOP/s or None)."""
+    results = {}
+    for bench in CRITERION.glob("**/new/benchmark.json"):
+        meta = json.loads(bench.read_text())
+        estimates = json.loads((bench.parent / "estimates.json").read_text())
+        seconds = estimates["median"]["point_estimate"] / 1e9
+        elements = (meta.get("throughput") or {}).get("Elements")
+        results[meta["full_id"]] = (seconds, elements / seconds / 1e9 if elements else None)
+    return results
+
+
+def numpy_results():
+    path = OUT / "numpy.jsonl"
+    rows = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            r = json.loads(line)
+            rows[(r["case"], r["threads"])] = (r["seconds"], r["flops"] / r["seconds"] / 1e9)
+    return rows
+
+
+def fmt(x):
+    return "" if x is None else f"{x:.1f}"
+
+
+def main():
+    crit, numpy = criterion_results(), numpy_results()
+    if not crit:
+        sys.exit("bench_summary: no criterion results under target/criterion; run `make bench` first")
+    peak = {t: max((g for fid, (_, g) in crit.items() if fid.startswith("peak/") and fid.endswith(f"threads={t}")),
+                   default=None) for t in (1, 2)}
+    rows, checks = [], []
+    gemm = re.compile(r"gemm/(W\d+/\w+/L\d/m(\d+)n(\d+)k(\d+))/drift/threads=(\d)")
+    for fid in sorted(crit):
+        match = gemm.fullmatch(fid)
+        if not match:
+            continue
+        case, m, n, k, threads = match.group(1), *map(int, match.groups()[1:])
+        drift = crit[fid][1]
+        mm = crit.get(fid.replace("/drift/", "/matrixmultiply/"), (None, None))[1]
+        blas = numpy.get((case, threads), (None, None))[1]
+        rows.append([case, m, n, k, threads, drift, mm, blas, peak[threads]])
+        if case.startswith("W512/") and threads == 2:
+            if min(m, n, k) >= 128:
+                checks.append((f"{case}: ≥ 70% of peak and ≥ 1.3× matrixmultiply",
+                               f"{drift / peak[2]:.0%} of peak, {drift / mm:.2f}×", drift >= 0.7 * peak[2] and drift >= 1.3 * mm))
+            else:
+                checks.append((f"{case}: at least matrixmultiply", f"{drift / mm:.2f}×", drift >= mm))
+    epoch_targets = {128: 3.0, 512: 2.0, 1000: 1.8}
+    for width, target in epoch_targets.items():
+        drift = crit.get(f"train/epoch/W{width}/drift/threads=2")
+        mm = crit.get(f"train/epoch/W{width}/matrixmultiply/threads=2", (None, None))
+        blas = numpy.get((f"epoch_W{width}", 2))
+        if not drift:
+            continue
+        rows.append([f"epoch_W{width}", "", "", "", 2, drift[1], mm[1], blas[1] if blas else None, peak[2]])
+        if blas:
+            speedup = blas[0] / drift[0]
+            checks.append((f"epoch W={width}: ≥ {target}× NumPy/OpenBLAS",
+                           f"{speedup:.2f}× ({drift[0]:.3f} s vs {blas[0]:.3f} s)", speedup >= target))
+    epoch512 = crit.get("train/epoch/W512/drift/threads=2")
+    stats = crit.get("analysis/statistics/W512")
+    snap = crit.get("analysis/statistics+snapshot/W512")
+    if epoch512 and stats and snap:
+        # The snapshot epoch's observer call computes the per-epoch statistics too.
+        share = snap[0] / epoch512[0]
+        checks.append(("per-epoch statistics + one snapshot ≤ 5% of an epoch at W=512",
+                       f"{share:.1%} (an epoch's statistics alone {stats[0] * 1e3:.1f} ms = {stats[0] / epoch512[0]:.1%}; "
+                       f"with a snapshot {snap[0] * 1e3:.1f} ms; the epoch {epoch512[0] * 1e3:.0f} ms)", share <= 0.05))
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    with open(OUT / "summary.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(COLUMNS)
+        for r in rows:
+            writer.writerow([fmt(v) if isinstance(v, float) or v is None else v for v in r])
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(fmt(v) if isinstance(v, float) or v is None else str(v) for v in r) + " |" for r in rows]
+    lines += ["", f"Peak probe (independent FMA chains): {fmt(peak[1])} GFLOP/s on 1 thread, {fmt(peak[2])} on 2.", "",
+              "| target | measured | verdict |", "|---|---|---|"]
+    lines += [f"| {name} | {value} | {'met' if ok else 'NOT MET'} |" for name, value, ok in checks]
+    (OUT / "summary.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
