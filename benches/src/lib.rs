@@ -17,8 +17,8 @@ pub fn quick_config() -> Criterion {
     let quick = std::env::var_os("DRIFT_BENCH_QUICK").is_some_and(|v| v != "0");
     let c = Criterion::default().configure_from_args();
     if quick {
-        c.warm_up_time(std::time::Duration::from_millis(200))
-            .measurement_time(std::time::Duration::from_millis(600))
+        c.warm_up_time(std::time::Duration::from_millis(100))
+            .measurement_time(std::time::Duration::from_millis(300))
             .sample_size(10)
     } else {
         c
