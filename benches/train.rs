@@ -4,11 +4,11 @@
 //! analysis observer, to be read as a share of the epoch.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use drift_analysis::{tables::RunRow, RunMeta, RunWriter, SnapshotSchedule, DEFAULT_BINS};
+use drift_analysis::{RunMeta, RunWriter, SnapshotSchedule, DEFAULT_BINS};
 use drift_benches::{pool, quick_config, BATCH, CLASSES, INPUT, WIDTHS};
 use drift_data::{epoch_order, DatasetSpec, LoadOptions};
 use drift_kernels::Kernel;
-use drift_train::{EpochRecord, LossMode, Observer, Params, Workspace};
+use drift_train::{EpochRecord, LossMode, Observer, Params, TrainConfig, Workspace};
 
 /// FLOPs of one step of batch `rows`: forward 2·P, backward 4·P (data and weight gradients),
 /// less the backward-data product of the first layer, which training skips.
@@ -66,7 +66,8 @@ fn train(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temporary folder");
     let schedule: SnapshotSchedule = "every:2".parse().expect("schedule");
     let writer = || {
-        let meta = RunMeta { run_id: "bench".into(), result_keys: vec![], run: run_row() };
+        let config = TrainConfig { dataset: "synthetic".into(), width: 512, epochs: 1000, ..TrainConfig::default() };
+        let meta = RunMeta::new(&config, &data, n, "");
         RunWriter::create(dir.path(), meta, schedule.clone(), DEFAULT_BINS).expect("run writer")
     };
     let mut group = c.benchmark_group("analysis");
@@ -85,34 +86,6 @@ fn train(c: &mut Criterion) {
         });
     }
     group.finish();
-}
-
-fn run_row() -> RunRow {
-    RunRow {
-        dataset: "synthetic".into(),
-        train_size: 60_000,
-        test_size: 10_000,
-        input_dim: INPUT as i64,
-        classes: CLASSES as i64,
-        width: 512,
-        depth: 2,
-        seed: 0,
-        lr: 0.1,
-        batch_size: BATCH as i64,
-        epochs: 1000,
-        loss_mode: "keras-clipped".into(),
-        init: "glorot-uniform".into(),
-        mask: None,
-        kernel: "auto".into(),
-        status: "interrupted".into(),
-        epochs_done: 0,
-        min_train_loss: f64::NAN,
-        epoch_min_train_loss: -1,
-        min_test_loss: f64::NAN,
-        epoch_min_test_loss: -1,
-        divergence_epoch: None,
-        wall_seconds: 0.0,
-    }
 }
 
 criterion_group! { name = benches; config = quick_config(); targets = train }

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use drift_train::{EpochRecord, Observer, ObserverError, Params, RunStatus, RunSummary};
+use drift_data::Dataset;
+use drift_train::{EpochRecord, Observer, ObserverError, Params, RunStatus, RunSummary, TrainConfig};
 
 use crate::deviation::{conditional_rows, deviation_rows, hist2d_rows};
 use crate::parquet_file::write_table;
@@ -22,6 +23,46 @@ pub struct RunMeta {
     pub result_keys: Vec<(String, String)>,
     /// The descriptive columns of `runs.parquet`; the outcome columns are filled at the end.
     pub run: RunRow,
+}
+
+impl RunMeta {
+    /// The description of a run that is about to start: its id, its result keys and the
+    /// descriptive columns of `runs.parquet`, the outcome columns still empty (`interrupted`).
+    /// `train_size` is the number of training samples used; `data_key` tells data sets of one
+    /// name apart (the generator of a synthetic set) and enters the run id.
+    pub fn new(config: &TrainConfig, data: &Dataset, train_size: usize, data_key: &str) -> RunMeta {
+        let result_keys =
+            config.result_keys(train_size, data_key).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        RunMeta {
+            run_id: config.run_id(train_size, data_key),
+            result_keys,
+            run: RunRow {
+                dataset: config.dataset.clone(),
+                train_size: train_size as i64,
+                test_size: data.test.len() as i64,
+                input_dim: data.input_dim as i64,
+                classes: data.classes as i64,
+                width: config.width as i64,
+                depth: config.depth as i64,
+                seed: config.seed,
+                lr: config.lr,
+                batch_size: config.batch_size as i64,
+                epochs: config.epochs as i32,
+                loss_mode: config.loss.to_string(),
+                init: "glorot-uniform".into(),
+                mask: config.mask.map(String::from),
+                kernel: config.resolved_kernel().to_string(),
+                status: "interrupted".into(),
+                epochs_done: 0,
+                min_train_loss: f64::NAN,
+                epoch_min_train_loss: -1,
+                min_test_loss: f64::NAN,
+                epoch_min_test_loss: -1,
+                divergence_epoch: None,
+                wall_seconds: 0.0,
+            },
+        }
+    }
 }
 
 /// Writes `runs`, `history`, `deviation`, `conditional`, `hist2d` and the snapshots of one run

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::Deserialize;
 
-use drift_analysis::tables::RunRow;
 use drift_analysis::{write_atomic, RunMeta, RunWriter, SnapshotSchedule, DEFAULT_BINS};
 use drift_data::{DatasetSpec, LoadOptions};
 use drift_train::{effective_train_size, train, Observer, TrainConfig, TrainError};
@@ -127,38 +126,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         DatasetSpec::Synthetic => data.source.clone(),
         _ => String::new(),
     };
-    let run_id = config.run_id(train_size, &data_key);
-    let result_keys: Vec<(String, String)> =
-        config.result_keys(train_size, &data_key).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-    let meta = RunMeta {
-        run_id: run_id.clone(),
-        result_keys: result_keys.clone(),
-        run: RunRow {
-            dataset: config.dataset.clone(),
-            train_size: train_size as i64,
-            test_size: data.test.len() as i64,
-            input_dim: data.input_dim as i64,
-            classes: data.classes as i64,
-            width: config.width as i64,
-            depth: config.depth as i64,
-            seed: config.seed,
-            lr: config.lr,
-            batch_size: config.batch_size as i64,
-            epochs: config.epochs as i32,
-            loss_mode: config.loss.to_string(),
-            init: "glorot-uniform".into(),
-            mask: config.mask.map(String::from),
-            kernel: config.resolved_kernel().to_string(),
-            status: "interrupted".into(),
-            epochs_done: 0,
-            min_train_loss: f64::NAN,
-            epoch_min_train_loss: -1,
-            min_test_loss: f64::NAN,
-            epoch_min_test_loss: -1,
-            divergence_epoch: None,
-            wall_seconds: 0.0,
-        },
-    };
+    let meta = RunMeta::new(config, &data, train_size, &data_key);
+    let (run_id, result_keys) = (meta.run_id.clone(), meta.result_keys.clone());
 
     let out = &args.out;
     let mut writer = RunWriter::create(out, meta, resolved.schedule.clone(), DEFAULT_BINS)
