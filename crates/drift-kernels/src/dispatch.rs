@@ -43,11 +43,9 @@ impl Kernel {
     /// instruction set this CPU lacks is an error that says so.
     pub fn resolve(self) -> Result<Kernel, String> {
         match self {
-            Kernel::Auto => Ok(match Isa::from_env().map_err(|e| format!("{}: {e}", crate::blocked::ISA_ENV_VAR))? {
-                Isa::Avx512 => Kernel::Avx512,
-                Isa::Avx2 => Kernel::Avx2,
-                Isa::Portable => Kernel::Portable,
-            }),
+            Kernel::Auto => {
+                Isa::from_env().map(Kernel::from).map_err(|e| format!("{}: {e}", crate::blocked::ISA_ENV_VAR))
+            }
             Kernel::MatrixMultiply => Ok(self),
             k => match k.isa() {
                 Some(isa) if isa.available() => Ok(k),
@@ -62,6 +60,16 @@ impl Kernel {
             .into_iter()
             .filter(|k| k.resolve().is_ok())
             .collect()
+    }
+}
+
+impl From<Isa> for Kernel {
+    fn from(isa: Isa) -> Kernel {
+        match isa {
+            Isa::Avx512 => Kernel::Avx512,
+            Isa::Avx2 => Kernel::Avx2,
+            Isa::Portable => Kernel::Portable,
+        }
     }
 }
 
@@ -88,21 +96,13 @@ impl FromStr for Kernel {
 /// `C = A·B` with the given kernel (`beta = 0`: C is overwritten). Panics on mismatched shapes,
 /// or if `kernel` names an instruction set this CPU lacks (check with [`Kernel::resolve`]).
 pub fn gemm_with(kernel: Kernel, a: MatRef<'_>, b: MatRef<'_>, c: MatMut<'_>) {
-    let kernel = if kernel == Kernel::Auto {
-        match Isa::detect() {
-            Isa::Avx512 => Kernel::Avx512,
-            Isa::Avx2 => Kernel::Avx2,
-            Isa::Portable => Kernel::Portable,
-        }
-    } else {
-        kernel
-    };
-    match kernel.isa() {
-        Some(isa) => {
+    match (kernel, kernel.isa()) {
+        (Kernel::Auto, _) => gemm_blocked(Isa::detect(), a, b, c, false),
+        (_, Some(isa)) => {
             assert!(isa.available(), "gemm: kernel {kernel} is not supported by this CPU");
             gemm_blocked(isa, a, b, c, false)
         }
-        None => gemm_matrixmultiply(a, b, c),
+        (_, None) => gemm_matrixmultiply(a, b, c),
     }
 }
 
