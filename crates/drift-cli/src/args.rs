@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use drift_train::RunKeys;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "drift",
@@ -19,6 +21,8 @@ pub struct Cli {
 pub enum Command {
     /// Train one network and write its tables into --out.
     Train(Box<TrainArgs>),
+    /// Train the runs of a sweep file (or one shard of it) into DIR/runs/<run_id>/.
+    Sweep(SweepArgs),
     /// Data set status, checksums and caches.
     Data(DataArgs),
 }
@@ -74,6 +78,46 @@ pub struct TrainArgs {
     /// Output folder (must not exist or be empty).
     #[arg(long)]
     pub out: PathBuf,
+}
+
+impl TrainArgs {
+    /// The run keys given as flags.
+    pub fn keys(&self) -> RunKeys {
+        RunKeys {
+            dataset: self.dataset.clone(),
+            data_dir: self.data_dir.clone(),
+            width: self.width,
+            depth: self.depth,
+            epochs: self.epochs,
+            seed: self.seed,
+            lr: self.lr,
+            batch: self.batch,
+            train_size: self.train_size,
+            loss: self.loss.clone(),
+            mask: self.mask.clone(),
+            snapshots: self.snapshots.clone(),
+            kernel: self.kernel.clone(),
+            threads: self.threads,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct SweepArgs {
+    /// TOML file: run keys, arrays multiplied out, optional [[grid]] tables.
+    pub file: PathBuf,
+    /// Output folder; runs go to DIR/runs/<run_id>/.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Run only the I-th of N disjoint slices of the sweep (e.g. 2/3), for N machines.
+    #[arg(long)]
+    pub shard: Option<String>,
+    /// Skip finished runs and restart unfinished ones.
+    #[arg(long)]
+    pub resume: bool,
+    /// Runs trained at the same time (0: one per core, each on one thread)  [default: 0]
+    #[arg(long, default_value_t = 0)]
+    pub jobs: usize,
 }
 
 #[derive(Args, Debug)]

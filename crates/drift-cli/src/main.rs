@@ -4,6 +4,8 @@
 mod args;
 mod data_cmd;
 mod progress;
+mod run;
+mod sweep_cmd;
 mod train_cmd;
 
 use std::process::ExitCode;
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => train_cmd::run(*args),
+        Command::Sweep(args) => sweep_cmd::run(args),
         Command::Data(args) => data_cmd::run(args),
     };
     match result {

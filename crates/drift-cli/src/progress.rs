@@ -1,12 +1,15 @@
 //! Progress of a run: a bar on a terminal (epoch, losses, accuracy, samples/s, ETA), one plain
-//! line per epoch otherwise (logs, CI).
+//! line per epoch otherwise (logs, CI); the same for a whole sweep.
 
 use std::io::IsTerminal;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
-use drift_train::{EpochRecord, Observer, ObserverError, Params, RunSummary};
+use drift_train::{EpochRecord, Observer, ObserverError, Params, RunSummary, Shard};
+
+use crate::run::Planned;
 
 pub struct Progress {
     bar: Option<ProgressBar>,
@@ -76,6 +79,158 @@ impl Observer for Progress {
                 eprintln!("epoch {}/{} {summary} · {rate} · {elapsed:.1} s elapsed", r.epoch, self.epochs);
             }
         }
+        Ok(())
+    }
+}
+
+/// Progress of a sweep: one bar over all runs (weighted by their cost, so the ETA is honest),
+/// or one plain line per run started and finished.
+pub struct SweepProgress {
+    bar: Option<ProgressBar>,
+    state: Mutex<SweepCounts>,
+    shard: Shard,
+    started: Instant,
+}
+
+struct SweepCounts {
+    done: usize,
+    total: usize,
+    skipped: usize,
+}
+
+impl SweepProgress {
+    /// `runs` to train now (of total cost `cost`), `skipped` finished before.
+    pub fn new(runs: usize, skipped: usize, cost: u64, shard: Shard) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::with_draw_target(Some(cost.max(1)), ProgressDrawTarget::stderr_with_hz(4));
+            bar.set_style(
+                ProgressStyle::with_template("{prefix} [{bar:30}] {percent:>3}% · {msg} · ETA {eta}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            bar
+        });
+        let shard_note = if shard == Shard::ALL { String::new() } else { format!(" (shard {shard})") };
+        eprintln!("sweep{shard_note}: {runs} runs to train, {skipped} already finished");
+        let progress = SweepProgress {
+            bar,
+            state: Mutex::new(SweepCounts { done: 0, total: runs, skipped }),
+            shard,
+            started: Instant::now(),
+        };
+        progress.set_prefix();
+        progress
+    }
+
+    fn set_prefix(&self) {
+        if let Some(bar) = &self.bar {
+            let s = self.state.lock().expect("progress state");
+            bar.set_prefix(format!("runs {}/{}", s.done, s.total));
+        }
+    }
+
+    /// The observer of one run, moving the bar as its batches go by.
+    pub fn ticker<'a>(&'a self, run: &Planned, cost: u64) -> RunTicker<'a> {
+        let c = &run.resolved.config;
+        let label = format!(
+            "{} W={} seed {}{}",
+            c.dataset,
+            c.width,
+            c.seed,
+            c.mask.map(|m| format!(" mask {m}")).unwrap_or_default()
+        );
+        if self.bar.is_none() {
+            eprintln!("sweep: start {} ({label}, {} epochs)", run.run_id(), c.epochs);
+        }
+        RunTicker {
+            progress: self,
+            label,
+            epochs: c.epochs,
+            cost_per_epoch: cost / u64::from(c.epochs.max(1)),
+            credited: 0,
+        }
+    }
+
+    fn line(&self, text: String) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => eprintln!("{text}"),
+        }
+    }
+
+    pub fn finished(&self, run: &Planned, summary: &RunSummary) {
+        let (done, total) = {
+            let mut s = self.state.lock().expect("progress state");
+            s.done += 1;
+            (s.done, s.total)
+        };
+        self.set_prefix();
+        self.line(format!(
+            "sweep: [{done}/{total}] {} {} after {} epochs in {:.1} s",
+            run.run_id(),
+            summary.status.as_str(),
+            summary.epochs_done,
+            summary.wall_seconds
+        ));
+    }
+
+    pub fn failed(&self, run: &Planned, error: &anyhow::Error) {
+        self.line(format!("sweep: run {} FAILED: {error:#}", run.run_id()));
+    }
+
+    pub fn done(&self) {
+        let s = self.state.lock().expect("progress state");
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        let shard_note = if self.shard == Shard::ALL { String::new() } else { format!(" (shard {})", self.shard) };
+        eprintln!(
+            "sweep{shard_note}: {} runs trained in {:.1} s, {} were already finished",
+            s.done,
+            self.started.elapsed().as_secs_f64(),
+            s.skipped
+        );
+    }
+}
+
+/// Moves the sweep's bar for one run.
+pub struct RunTicker<'a> {
+    progress: &'a SweepProgress,
+    label: String,
+    epochs: u32,
+    cost_per_epoch: u64,
+    /// Cost units of this run already added to the bar.
+    credited: u64,
+}
+
+impl RunTicker<'_> {
+    fn credit(&mut self, epoch: u32, fraction: f64) {
+        if let Some(bar) = &self.progress.bar {
+            let target = (f64::from(epoch.saturating_sub(1)) + fraction) * self.cost_per_epoch as f64;
+            let target = target as u64;
+            if target > self.credited {
+                bar.inc(target - self.credited);
+                self.credited = target;
+            }
+        }
+    }
+}
+
+impl Observer for RunTicker<'_> {
+    fn batch(&mut self, epoch: u32, samples_done: usize, samples: usize) {
+        self.credit(epoch, samples_done as f64 / samples.max(1) as f64);
+    }
+
+    fn epoch(&mut self, r: &EpochRecord, _init: &Params, _current: &Params) -> Result<(), ObserverError> {
+        if let Some(bar) = &self.progress.bar {
+            self.credit(r.epoch + 1, 0.0);
+            bar.set_message(format!("{} epoch {}/{} test loss {:.4}", self.label, r.epoch, self.epochs, r.test_loss));
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, _summary: &RunSummary, _init: &Params, _current: &Params) -> Result<(), ObserverError> {
+        self.credit(self.epochs + 1, 0.0);
         Ok(())
     }
 }

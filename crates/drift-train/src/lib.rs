@@ -25,6 +25,7 @@ mod glyph;
 mod model;
 mod observer;
 pub mod reference;
+pub mod sweep;
 mod trainer;
 
 pub use config::{ConfigError, TrainConfig};
@@ -32,4 +33,5 @@ pub use drift_kernels::LossMode;
 pub use glyph::{glyph_mask, GLYPH_LETTERS};
 pub use model::{Layer, Params};
 pub use observer::{EpochRecord, History, Observer, ObserverError, RunStatus, RunSummary};
+pub use sweep::{RunKeys, Shard, Sweep, SweepError};
 pub use trainer::{effective_train_size, evaluate, train, Evaluation, TrainError, Workspace};

@@ -1,0 +1,169 @@
+//! One run, as `drift train` and `drift sweep` both carry it out: run keys → a checked
+//! configuration → data → tables in a folder, with `run.json` before and after.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use drift_analysis::{write_atomic, RunMeta, RunWriter, SnapshotSchedule, DEFAULT_BINS};
+use drift_data::{Dataset, DatasetSpec, LoadOptions};
+use drift_train::{effective_train_size, train, Observer, RunKeys, RunSummary, TrainConfig, TrainError};
+
+use crate::bad_input;
+
+/// A run's keys, checked and completed with the defaults of `drift train`.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    pub config: TrainConfig,
+    pub spec: DatasetSpec,
+    pub data_dir: Option<PathBuf>,
+    pub schedule: SnapshotSchedule,
+}
+
+/// Checks every key before any work starts; an error names the option (`--width: …`).
+pub fn resolve(keys: RunKeys) -> Result<Resolved, String> {
+    let defaults = TrainConfig::default();
+    let dataset = keys.dataset.unwrap_or(defaults.dataset.clone());
+    let spec: DatasetSpec = dataset.parse().map_err(|e: String| format!("--dataset: {e}"))?;
+    let loss = match keys.loss {
+        Some(text) => text.parse().map_err(|e: String| format!("--loss: {e}"))?,
+        None => defaults.loss,
+    };
+    let mask = match keys.mask {
+        None => None,
+        Some(text) => {
+            let mut chars = text.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) => Some(c),
+                _ => return Err(format!("--mask: expected a single letter, got '{text}'")),
+            }
+        }
+    };
+    let kernel = match keys.kernel {
+        Some(text) => text.parse().map_err(|e: String| format!("--kernel: {e}"))?,
+        None => defaults.kernel,
+    };
+    let schedule = match keys.snapshots {
+        Some(text) => text.parse().map_err(|e: String| format!("--snapshots: {e}"))?,
+        None => SnapshotSchedule::default(),
+    };
+    let config = TrainConfig {
+        dataset: spec.to_string(),
+        width: keys.width.unwrap_or(defaults.width),
+        depth: keys.depth.unwrap_or(defaults.depth),
+        epochs: keys.epochs.unwrap_or(defaults.epochs),
+        seed: keys.seed.unwrap_or(defaults.seed),
+        lr: keys.lr.unwrap_or(defaults.lr),
+        batch_size: keys.batch.unwrap_or(defaults.batch_size),
+        train_size: keys.train_size,
+        loss,
+        mask,
+        kernel,
+        threads: keys.threads.unwrap_or(defaults.threads),
+    };
+    config.validate().map_err(|e| format!("--{e}"))?;
+    Ok(Resolved { config, spec, data_dir: keys.data_dir, schedule })
+}
+
+/// The data a resolved run trains on; its warnings are printed.
+pub fn load_data(resolved: &Resolved) -> anyhow::Result<Dataset> {
+    let mut opts = LoadOptions::new(resolved.config.seed);
+    opts.data_dir = resolved.data_dir.clone();
+    let data = drift_data::load(&resolved.spec, &opts).map_err(|e| bad_input(e.to_string()))?;
+    for warning in &data.warnings {
+        eprintln!("drift: warning: {warning}");
+    }
+    Ok(data)
+}
+
+/// A resolved run with its data: everything needed to name it and carry it out.
+pub struct Planned {
+    pub resolved: Resolved,
+    pub data: Arc<Dataset>,
+    pub meta: RunMeta,
+}
+
+impl Planned {
+    /// Checks the configuration against the data (`--train-size`, say) and derives the run id.
+    pub fn new(resolved: Resolved, data: Arc<Dataset>) -> Result<Planned, String> {
+        let config = &resolved.config;
+        let train_size = effective_train_size(config, &data).map_err(|e| format!("--{e}"))?;
+        let data_key = match resolved.spec {
+            DatasetSpec::Synthetic => data.source.clone(),
+            _ => String::new(),
+        };
+        let meta = RunMeta::new(config, &data, train_size, &data_key);
+        Ok(Planned { resolved, data, meta })
+    }
+
+    pub fn run_id(&self) -> &str {
+        &self.meta.run_id
+    }
+
+    pub fn train_size(&self) -> usize {
+        self.meta.run.train_size as usize
+    }
+
+    /// Trains into `out` (created if missing) with `extra` observing too; `run.json` is written
+    /// before (status `running`) and after.
+    pub fn execute(&self, out: &Path, extra: &mut dyn Observer) -> anyhow::Result<RunSummary> {
+        let config = &self.resolved.config;
+        let mut writer = RunWriter::create(out, self.meta.clone(), self.resolved.schedule.clone(), DEFAULT_BINS)
+            .with_context(|| format!("cannot create the output folder {}", out.display()))?;
+        write_run_json(out, &self.provenance("running", 0, 0.0))?;
+        let mut observers: [&mut dyn Observer; 2] = [&mut writer, extra];
+        let summary = train(config, &self.data, &mut observers).map_err(|e| match e {
+            TrainError::Config(_) | TrainError::DataMismatch(_) => bad_input(e.to_string()),
+            other => anyhow::anyhow!(other),
+        })?;
+        write_run_json(out, &self.provenance(summary.status.as_str(), summary.epochs_done, summary.wall_seconds))?;
+        Ok(summary)
+    }
+
+    fn provenance(&self, status: &str, epochs_done: u32, wall: f64) -> serde_json::Value {
+        let (config, data, cpus) = (&self.resolved.config, &self.data, available_threads());
+        let threads = if config.threads == 0 { cpus } else { config.threads };
+        serde_json::json!({
+            "run_id": self.meta.run_id,
+            "status": status,
+            "epochs_done": epochs_done,
+            "wall_seconds": wall,
+            "config": config,
+            "result_keys": self.meta.result_keys.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect::<serde_json::Map<_, _>>(),
+            "snapshots": self.resolved.schedule.to_string(),
+            "bins": DEFAULT_BINS,
+            "data": {
+                "name": data.name,
+                "source": data.source,
+                "train_size": self.train_size(),
+                "test_size": data.test.len(),
+                "input_dim": data.input_dim,
+                "classes": data.classes,
+                "warnings": data.warnings,
+            },
+            "provenance": {
+                "drift_version": env!("CARGO_PKG_VERSION"),
+                "git_revision": env!("DRIFT_GIT_REVISION"),
+                "kernel": config.resolved_kernel().as_str(),
+                "threads": threads,
+                "host_cpus": cpus,
+            },
+        })
+    }
+}
+
+/// The number of cores this process may use.
+pub fn available_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn write_run_json(out: &Path, value: &serde_json::Value) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
+    write_atomic(&out.join("run.json"), |w| {
+        use std::io::Write;
+        w.write_all(text.as_bytes())?;
+        w.write_all(b"\n")
+    })?;
+    Ok(())
+}
