@@ -13,8 +13,11 @@
 //! assert_eq!(quantile_sorted(&[0.0, 1.0, 2.0, 3.0], 0.5), 1.5);
 //! ```
 
+pub mod claims;
 mod deviation;
 mod parquet_file;
+pub mod read;
+pub mod report;
 mod schedule;
 pub mod stats;
 pub mod tables;
@@ -32,6 +35,8 @@ pub use writer::{divergence_epoch, RunMeta, RunWriter, DEFAULT_BINS};
 pub enum AnalysisError {
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: cannot read the table: {message}", path.display())]
+    Read { path: PathBuf, message: String },
     #[error("{}: cannot encode the table: {message}", path.display())]
     Encode { path: PathBuf, message: String },
 }

@@ -23,6 +23,10 @@ pub enum Command {
     Train(Box<TrainArgs>),
     /// Train the runs of a sweep file (or one shard of it) into DIR/runs/<run_id>/.
     Sweep(SweepArgs),
+    /// Draw the figures of a sweep folder from its tables.
+    Figures(FiguresArgs),
+    /// Run a profile's sweep (resuming), draw the figures and write REPORT.md.
+    Reproduce(ReproduceArgs),
     /// Data set status, checksums and caches.
     Data(DataArgs),
 }
@@ -116,6 +120,28 @@ pub struct SweepArgs {
     #[arg(long)]
     pub resume: bool,
     /// Runs trained at the same time (0: one per core, each on one thread)  [default: 0]
+    #[arg(long, default_value_t = 0)]
+    pub jobs: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct FiguresArgs {
+    /// A sweep folder (with runs/<run_id>/ inside).
+    pub dir: PathBuf,
+    /// Where the PNG and SVG files go  [default: DIR/figures]
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ReproduceArgs {
+    /// quick | full | a sweep file
+    #[arg(long, default_value = "quick")]
+    pub profile: String,
+    /// Output folder  [default: results/<profile>]
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Runs trained at the same time (0: one per core)  [default: 0]
     #[arg(long, default_value_t = 0)]
     pub jobs: usize,
 }

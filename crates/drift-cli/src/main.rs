@@ -4,6 +4,7 @@
 mod args;
 mod data_cmd;
 mod progress;
+mod reproduce_cmd;
 mod run;
 mod sweep_cmd;
 mod train_cmd;
@@ -36,6 +37,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(args) => train_cmd::run(*args),
         Command::Sweep(args) => sweep_cmd::run(args),
+        Command::Figures(args) => reproduce_cmd::figures(args),
+        Command::Reproduce(args) => reproduce_cmd::reproduce(args),
         Command::Data(args) => data_cmd::run(args),
     };
     match result {

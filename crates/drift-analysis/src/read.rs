@@ -1,0 +1,333 @@
+//! Reading the tables of finished runs back (for figures and claim checks): the inverse of
+//! [`crate::tables`], column by column and by name, so extra columns never break a reader.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{Float32Type, Float64Type, Int32Type, Int64Type, UInt64Type};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::tables::{ConditionalRow, DeviationRow, Hist2dRow, HistoryRow, RunRow};
+use crate::AnalysisError;
+
+/// Every table of one finished run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunTables {
+    pub dir: PathBuf,
+    pub run_id: String,
+    pub run: RunRow,
+    pub history: Vec<HistoryRow>,
+    pub deviation: Vec<DeviationRow>,
+    pub conditional: Vec<ConditionalRow>,
+    pub hist2d: Vec<Hist2dRow>,
+}
+
+/// The columns of one Parquet file, looked up by name.
+struct Columns {
+    path: PathBuf,
+    batches: Vec<RecordBatch>,
+}
+
+impl Columns {
+    fn read(path: &Path) -> Result<Columns, AnalysisError> {
+        let error = |message: String| AnalysisError::Read { path: path.to_path_buf(), message };
+        let file = File::open(path).map_err(|e| error(e.to_string()))?;
+        let reader =
+            ParquetRecordBatchReaderBuilder::try_new(file).and_then(|b| b.build()).map_err(|e| error(e.to_string()))?;
+        let batches = reader.collect::<Result<Vec<_>, _>>().map_err(|e| error(e.to_string()))?;
+        Ok(Columns { path: path.to_path_buf(), batches })
+    }
+
+    fn arrays(&self, name: &str) -> Result<Vec<&dyn Array>, AnalysisError> {
+        self.batches
+            .iter()
+            .map(|b| {
+                b.column_by_name(name).map(|c| c.as_ref()).ok_or_else(|| AnalysisError::Read {
+                    path: self.path.clone(),
+                    message: format!("no column '{name}'"),
+                })
+            })
+            .collect()
+    }
+
+    fn wrong_type(&self, name: &str) -> AnalysisError {
+        AnalysisError::Read { path: self.path.clone(), message: format!("column '{name}' has an unexpected type") }
+    }
+
+    fn f64(&self, name: &str) -> Result<Vec<Option<f64>>, AnalysisError> {
+        let mut out = Vec::new();
+        for a in self.arrays(name)? {
+            let a = a.as_primitive_opt::<Float64Type>().ok_or_else(|| self.wrong_type(name))?;
+            out.extend(a.iter());
+        }
+        Ok(out)
+    }
+
+    fn f64_required(&self, name: &str) -> Result<Vec<f64>, AnalysisError> {
+        Ok(self.f64(name)?.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+    }
+
+    fn i32(&self, name: &str) -> Result<Vec<Option<i32>>, AnalysisError> {
+        let mut out = Vec::new();
+        for a in self.arrays(name)? {
+            out.extend(a.as_primitive_opt::<Int32Type>().ok_or_else(|| self.wrong_type(name))?.iter());
+        }
+        Ok(out)
+    }
+
+    fn i32_required(&self, name: &str) -> Result<Vec<i32>, AnalysisError> {
+        Ok(self.i32(name)?.into_iter().map(|v| v.unwrap_or(-1)).collect())
+    }
+
+    fn i64(&self, name: &str) -> Result<Vec<i64>, AnalysisError> {
+        let mut out = Vec::new();
+        for a in self.arrays(name)? {
+            out.extend(
+                a.as_primitive_opt::<Int64Type>().ok_or_else(|| self.wrong_type(name))?.iter().map(|v| v.unwrap_or(0)),
+            );
+        }
+        Ok(out)
+    }
+
+    fn u64(&self, name: &str) -> Result<Vec<u64>, AnalysisError> {
+        let mut out = Vec::new();
+        for a in self.arrays(name)? {
+            out.extend(
+                a.as_primitive_opt::<UInt64Type>().ok_or_else(|| self.wrong_type(name))?.iter().map(|v| v.unwrap_or(0)),
+            );
+        }
+        Ok(out)
+    }
+
+    fn f32(&self, name: &str) -> Result<Vec<f32>, AnalysisError> {
+        let mut out = Vec::new();
+        for a in self.arrays(name)? {
+            out.extend(
+                a.as_primitive_opt::<Float32Type>()
+                    .ok_or_else(|| self.wrong_type(name))?
+                    .iter()
+                    .map(|v| v.unwrap_or(f32::NAN)),
+            );
+        }
+        Ok(out)
+    }
+
+    fn strings(&self, name: &str) -> Result<Vec<Option<String>>, AnalysisError> {
+        let mut out = Vec::new();
+        for a in self.arrays(name)? {
+            let a = a.as_string_opt::<i32>().ok_or_else(|| self.wrong_type(name))?;
+            out.extend(a.iter().map(|s| s.map(str::to_string)));
+        }
+        Ok(out)
+    }
+
+    fn strings_required(&self, name: &str) -> Result<Vec<String>, AnalysisError> {
+        Ok(self.strings(name)?.into_iter().map(Option::unwrap_or_default).collect())
+    }
+}
+
+fn read_runs_row(path: &Path) -> Result<(String, RunRow), AnalysisError> {
+    let c = Columns::read(path)?;
+    let ids = c.strings_required("run_id")?;
+    if ids.len() != 1 {
+        return Err(AnalysisError::Read {
+            path: path.to_path_buf(),
+            message: format!("{} rows, expected 1", ids.len()),
+        });
+    }
+    let row = RunRow {
+        dataset: c.strings_required("dataset")?.remove(0),
+        train_size: c.i64("train_size")?[0],
+        test_size: c.i64("test_size")?[0],
+        input_dim: c.i64("input_dim")?[0],
+        classes: c.i64("classes")?[0],
+        width: c.i64("width")?[0],
+        depth: c.i64("depth")?[0],
+        seed: c.u64("seed")?[0],
+        lr: c.f64_required("lr")?[0],
+        batch_size: c.i64("batch_size")?[0],
+        epochs: c.i32_required("epochs")?[0],
+        loss_mode: c.strings_required("loss_mode")?.remove(0),
+        init: c.strings_required("init")?.remove(0),
+        mask: c.strings("mask")?.remove(0),
+        kernel: c.strings_required("kernel")?.remove(0),
+        status: c.strings_required("status")?.remove(0),
+        epochs_done: c.i32_required("epochs_done")?[0],
+        min_train_loss: c.f64_required("min_train_loss")?[0],
+        epoch_min_train_loss: c.i32_required("epoch_min_train_loss")?[0],
+        min_test_loss: c.f64_required("min_test_loss")?[0],
+        epoch_min_test_loss: c.i32_required("epoch_min_test_loss")?[0],
+        divergence_epoch: c.i32("divergence_epoch")?[0],
+        wall_seconds: c.f64_required("wall_seconds")?[0],
+    };
+    Ok((ids[0].clone(), row))
+}
+
+fn read_history(path: &Path) -> Result<Vec<HistoryRow>, AnalysisError> {
+    let c = Columns::read(path)?;
+    let epoch = c.i32_required("epoch")?;
+    let (train_loss, train_acc) = (c.f64_required("train_loss")?, c.f64_required("train_acc")?);
+    let (test_loss, test_acc, seconds) =
+        (c.f64_required("test_loss")?, c.f64_required("test_acc")?, c.f64_required("seconds")?);
+    Ok((0..epoch.len())
+        .map(|i| HistoryRow {
+            epoch: epoch[i],
+            train_loss: train_loss[i],
+            train_acc: train_acc[i],
+            test_loss: test_loss[i],
+            test_acc: test_acc[i],
+            seconds: seconds[i],
+        })
+        .collect())
+}
+
+fn read_deviation(path: &Path) -> Result<Vec<DeviationRow>, AnalysisError> {
+    use crate::tables::DEVIATION_QUANTILES;
+    let c = Columns::read(path)?;
+    let (epoch, layer, kind, n) =
+        (c.i32_required("epoch")?, c.i32_required("layer")?, c.strings_required("kind")?, c.i64("n")?);
+    let [mean, std, mean_abs, rms, max_abs, frac] =
+        ["mean", "std", "mean_abs", "rms", "max_abs", "frac_beyond_limit"].map(|name| c.f64_required(name));
+    let (mean, std, mean_abs, rms, max_abs, frac) = (mean?, std?, mean_abs?, rms?, max_abs?, frac?);
+    let (skewness, kurtosis, rel_change) = (c.f64("skewness")?, c.f64("kurtosis")?, c.f64("rel_change")?);
+    let quantiles = DEVIATION_QUANTILES.iter().map(|(name, _)| c.f64_required(name)).collect::<Result<Vec<_>, _>>()?;
+    Ok((0..epoch.len())
+        .map(|i| DeviationRow {
+            epoch: epoch[i],
+            layer: layer[i],
+            kind: if kind[i] == "bias" { "bias" } else { "weight" },
+            n: n[i],
+            mean: mean[i],
+            std: std[i],
+            mean_abs: mean_abs[i],
+            rms: rms[i],
+            max_abs: max_abs[i],
+            skewness: skewness[i],
+            kurtosis: kurtosis[i],
+            quantiles: std::array::from_fn(|q| quantiles[q][i]),
+            rel_change: rel_change[i],
+            frac_beyond_limit: frac[i],
+        })
+        .collect())
+}
+
+fn read_conditional(path: &Path) -> Result<Vec<ConditionalRow>, AnalysisError> {
+    use crate::tables::CONDITIONAL_QUANTILES;
+    let c = Columns::read(path)?;
+    let (epoch, layer, bin) = (c.i32_required("epoch")?, c.i32_required("layer")?, c.i32_required("bin")?);
+    let (w0_lo, w0_hi, count) = (c.f64_required("w0_lo")?, c.f64_required("w0_hi")?, c.i64("count")?);
+    let [mean, std, skew, kurt, mode] = ["mean_dw", "std_dw", "skew_dw", "kurt_dw", "mode_dw"].map(|name| c.f64(name));
+    let (mean, std, skew, kurt, mode) = (mean?, std?, skew?, kurt?, mode?);
+    let quantiles = CONDITIONAL_QUANTILES.iter().map(|(name, _)| c.f64(name)).collect::<Result<Vec<_>, _>>()?;
+    Ok((0..epoch.len())
+        .map(|i| ConditionalRow {
+            epoch: epoch[i],
+            layer: layer[i],
+            bin: bin[i],
+            w0_lo: w0_lo[i],
+            w0_hi: w0_hi[i],
+            count: count[i],
+            mean_dw: mean[i],
+            std_dw: std[i],
+            skew_dw: skew[i],
+            kurt_dw: kurt[i],
+            mode_dw: mode[i],
+            w_quantiles: quantiles[0][i].map(|_| std::array::from_fn(|q| quantiles[q][i].unwrap_or(f64::NAN))),
+        })
+        .collect())
+}
+
+fn read_hist2d(path: &Path) -> Result<Vec<Hist2dRow>, AnalysisError> {
+    let c = Columns::read(path)?;
+    let [epoch, layer, w0_bin, w_bin] = ["epoch", "layer", "w0_bin", "w_bin"].map(|name| c.i32_required(name));
+    let (epoch, layer, w0_bin, w_bin) = (epoch?, layer?, w0_bin?, w_bin?);
+    let [w0_lo, w0_hi, w_lo, w_hi] = ["w0_lo", "w0_hi", "w_lo", "w_hi"].map(|name| c.f64_required(name));
+    let (w0_lo, w0_hi, w_lo, w_hi, count) = (w0_lo?, w0_hi?, w_lo?, w_hi?, c.i64("count")?);
+    Ok((0..epoch.len())
+        .map(|i| Hist2dRow {
+            epoch: epoch[i],
+            layer: layer[i],
+            w0_bin: w0_bin[i],
+            w_bin: w_bin[i],
+            w0_lo: w0_lo[i],
+            w0_hi: w0_hi[i],
+            w_lo: w_lo[i],
+            w_hi: w_hi[i],
+            count: count[i],
+        })
+        .collect())
+}
+
+/// The tables of the finished run in `dir` (one that has its `runs.parquet`).
+pub fn read_run(dir: &Path) -> Result<RunTables, AnalysisError> {
+    let (run_id, run) = read_runs_row(&dir.join("runs.parquet"))?;
+    Ok(RunTables {
+        dir: dir.to_path_buf(),
+        run_id,
+        run,
+        history: read_history(&dir.join("history.parquet"))?,
+        deviation: read_deviation(&dir.join("deviation.parquet"))?,
+        conditional: read_conditional(&dir.join("conditional.parquet"))?,
+        hist2d: read_hist2d(&dir.join("hist2d.parquet"))?,
+    })
+}
+
+/// The finished runs of a sweep folder (`DIR/runs/*/`), ordered by data set, width, mask and
+/// seed; unfinished runs are left out.
+pub fn read_sweep(dir: &Path) -> Result<Vec<RunTables>, AnalysisError> {
+    let runs = dir.join("runs");
+    let entries = fs::read_dir(&runs).map_err(|source| AnalysisError::Io { path: runs.clone(), source })?;
+    let mut out = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|source| AnalysisError::Io { path: runs.clone(), source })?.path();
+        if path.join("runs.parquet").is_file() {
+            out.push(read_run(&path)?);
+        }
+    }
+    out.sort_by(|a, b| {
+        let key =
+            |r: &RunTables| (r.run.dataset.clone(), r.run.width, r.run.mask.clone(), r.run.seed, r.run_id.clone());
+        key(a).cmp(&key(b))
+    });
+    Ok(out)
+}
+
+/// One weight matrix of a snapshot, `rows × cols` in row-major order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Matrix {
+    pub rows: usize,
+    pub cols: usize,
+    pub values: Vec<f32>,
+}
+
+/// The weight matrix of `layer` in the snapshot file at `path`.
+pub fn read_weight_matrix(path: &Path, layer: i32) -> Result<Matrix, AnalysisError> {
+    let c = Columns::read(path)?;
+    let (layers, kinds, rows, cols, w) = (
+        c.i32_required("layer")?,
+        c.strings_required("kind")?,
+        c.i32_required("row")?,
+        c.i32_required("col")?,
+        c.f32("w")?,
+    );
+    let pick: Vec<usize> = (0..w.len()).filter(|&i| layers[i] == layer && kinds[i] == "weight").collect();
+    let n_rows = pick.iter().map(|&i| rows[i] + 1).max().unwrap_or(0) as usize;
+    let n_cols = pick.iter().map(|&i| cols[i] + 1).max().unwrap_or(0) as usize;
+    let mut values = vec![f32::NAN; n_rows * n_cols];
+    for &i in &pick {
+        values[rows[i] as usize * n_cols + cols[i] as usize] = w[i];
+    }
+    Ok(Matrix { rows: n_rows, cols: n_cols, values })
+}
+
+/// The epochs that have a snapshot in the run folder `dir`, ascending.
+pub fn snapshot_epochs(dir: &Path) -> Vec<u32> {
+    let mut epochs: Vec<u32> = fs::read_dir(dir.join("snapshots"))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_prefix("epoch=")?.strip_suffix(".parquet")?.parse().ok())
+        .collect();
+    epochs.sort_unstable();
+    epochs
+}

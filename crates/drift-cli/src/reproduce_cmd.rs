@@ -1,0 +1,199 @@
+//! `drift figures DIR` and `drift reproduce`: from a sweep's tables to the figures and the claims
+//! report; `reproduce` first runs (or resumes) the sweep of a profile.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use drift_analysis::claims::{check_all, mask_trace, MaskPoint};
+use drift_analysis::read::{read_sweep, RunTables};
+use drift_analysis::report::{render, FigureLink, Report, Section};
+use drift_analysis::write_atomic;
+use drift_data::{DatasetSpec, LoadOptions};
+use drift_train::{Shard, Sweep};
+
+use crate::args::{FiguresArgs, ReproduceArgs};
+use crate::bad_input;
+use crate::sweep_cmd::{execute, SweepPlan};
+
+/// The profiles shipped with drift (`results/profiles/*.toml`), built into the binary so that
+/// `drift reproduce` works from any folder.
+const PROFILES: [(&str, &str); 2] = [
+    ("quick", include_str!("../../../results/profiles/quick.toml")),
+    ("full", include_str!("../../../results/profiles/full.toml")),
+];
+
+/// Runs of a sweep grouped by data set, with the mask traces of masked runs.
+struct Tables {
+    runs: Vec<RunTables>,
+    masks: BTreeMap<String, Vec<MaskPoint>>,
+}
+
+fn read_tables(dir: &Path) -> anyhow::Result<Tables> {
+    let runs = read_sweep(dir).map_err(|e| bad_input(format!("{}: {e}", dir.display())))?;
+    if runs.is_empty() {
+        return Err(bad_input(format!("{}: no finished runs under {}", dir.display(), dir.join("runs").display())));
+    }
+    let mut masks = BTreeMap::new();
+    for run in &runs {
+        if let Some(trace) = mask_trace(run)? {
+            masks.insert(run.run_id.clone(), trace);
+        }
+    }
+    Ok(Tables { runs, masks })
+}
+
+fn datasets(runs: &[RunTables]) -> Vec<String> {
+    runs.iter().map(|r| r.run.dataset.clone()).collect::<BTreeSet<_>>().into_iter().collect()
+}
+
+/// File-name form of a data set name (`idx:/a/b` → `idx-a-b`).
+fn tag(dataset: &str) -> String {
+    dataset.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect()
+}
+
+/// Draws every figure of every data set into `fig_dir`; returns the figure links per data set
+/// (relative to `base`) and notes on figures that had nothing to draw.
+fn draw(
+    tables: &Tables,
+    fig_dir: &Path,
+    base: &Path,
+) -> anyhow::Result<(BTreeMap<String, Vec<FigureLink>>, Vec<String>)> {
+    let mut links = BTreeMap::new();
+    let mut notes = Vec::new();
+    for dataset in datasets(&tables.runs) {
+        let runs: Vec<&RunTables> = tables.runs.iter().filter(|r| r.run.dataset == dataset).collect();
+        let (written, skipped) = drift_figures::draw_all(&runs, &tables.masks, fig_dir, &tag(&dataset))?;
+        for w in &written {
+            eprintln!("figures: {} {}", w.id, w.png.display());
+        }
+        notes.extend(skipped);
+        let rel = |p: &Path| p.strip_prefix(base).unwrap_or(p).display().to_string();
+        links.insert(
+            dataset,
+            written
+                .iter()
+                .map(|w| FigureLink { id: w.id.to_string(), path: rel(&w.png), caption: w.caption.clone() })
+                .collect(),
+        );
+    }
+    Ok((links, notes))
+}
+
+pub fn figures(args: FiguresArgs) -> anyhow::Result<()> {
+    let tables = read_tables(&args.dir)?;
+    let fig_dir = args.out.unwrap_or_else(|| args.dir.join("figures"));
+    let (_, notes) = draw(&tables, &fig_dir, &args.dir)?;
+    for note in notes {
+        eprintln!("figures: skipped {note}");
+    }
+    Ok(())
+}
+
+/// Writes the figures and `REPORT.md` of the sweep in `dir`.
+fn report(dir: &Path, title: String, mut notices: Vec<String>, command: String) -> anyhow::Result<PathBuf> {
+    let tables = read_tables(dir)?;
+    let (links, skipped) = draw(&tables, &dir.join("figures"), dir)?;
+    notices.extend(skipped.into_iter().map(|s| format!("figure {s}.")));
+    let sections = datasets(&tables.runs)
+        .into_iter()
+        .map(|dataset| {
+            let runs: Vec<&RunTables> = tables.runs.iter().filter(|r| r.run.dataset == dataset).collect();
+            let claims = check_all(&runs, &tables.masks);
+            Section { figures: links.get(&dataset).cloned().unwrap_or_default(), dataset, runs, claims }
+        })
+        .collect();
+    let text = render(&Report { title, notices, sections, command });
+    let path = dir.join("REPORT.md");
+    write_atomic(&path, |w| std::io::Write::write_all(w, text.as_bytes()))?;
+    Ok(path)
+}
+
+/// Whether a data set can be loaded here; the reason if not.
+fn availability(keys_dataset: &str, data_dir: Option<PathBuf>) -> Result<(), String> {
+    let spec: DatasetSpec = keys_dataset.parse()?;
+    let mut opts = LoadOptions::new(0);
+    opts.data_dir = data_dir;
+    drift_data::prepare(&spec, &opts).map(|_| ()).map_err(|e| e.to_string())
+}
+
+fn loud(text: &str) {
+    eprintln!("\n!!! {text}\n");
+}
+
+pub fn reproduce(args: ReproduceArgs) -> anyhow::Result<()> {
+    let (name, text) = match PROFILES.iter().find(|(n, _)| *n == args.profile) {
+        Some((n, t)) => (n.to_string(), t.to_string()),
+        None => {
+            let path = Path::new(&args.profile);
+            let text = fs::read_to_string(path).map_err(|e| {
+                bad_input(format!("--profile {}: expected quick, full or a sweep file ({e})", args.profile))
+            })?;
+            (path.file_stem().map_or("custom".into(), |s| s.to_string_lossy().into_owned()), text)
+        }
+    };
+    let mut sweep: Sweep = text.parse().map_err(|e| bad_input(format!("profile {name}: {e}")))?;
+    let out = args.out.unwrap_or_else(|| PathBuf::from("results").join(&name));
+    // Data: every data set of the profile that is here; the others are named loudly.
+    let mut notices = Vec::new();
+    let wanted: BTreeSet<(String, Option<PathBuf>)> = sweep
+        .runs
+        .iter()
+        .map(|k| (k.dataset.clone().unwrap_or_else(|| "fashion-mnist".into()), k.data_dir.clone()))
+        .collect();
+    let mut missing = BTreeSet::new();
+    for (dataset, data_dir) in &wanted {
+        eprintln!("reproduce: preparing {dataset}");
+        if let Err(reason) = availability(dataset, data_dir.clone()) {
+            let msg =
+                format!("data set {dataset} is NOT AVAILABLE, its runs are left out of this reproduction: {reason}");
+            loud(&msg);
+            notices.push(msg);
+            missing.insert(dataset.clone());
+        }
+    }
+    let before = sweep.runs.len();
+    sweep.runs.retain(|k| !missing.contains(k.dataset.as_deref().unwrap_or("fashion-mnist")));
+    if sweep.runs.is_empty() {
+        let msg = format!(
+            "none of the profile's data sets is available: this reproduction uses the SYNTHETIC data set instead ({before} runs); its numbers say nothing about real data"
+        );
+        loud(&msg);
+        notices.push(msg);
+        sweep = text.parse().map_err(|e| bad_input(format!("profile {name}: {e}")))?;
+        for keys in &mut sweep.runs {
+            keys.dataset = Some("synthetic".into());
+            keys.data_dir = None;
+        }
+    }
+    let plan = SweepPlan {
+        text,
+        origin: format!("profile {name}"),
+        sweep,
+        out: out.clone(),
+        shard: Shard::ALL,
+        resume: true,
+        jobs: args.jobs,
+    };
+    let outcome = execute(&plan)?;
+    if !outcome.failed.is_empty() {
+        let msg = format!(
+            "{} run(s) failed and are missing from the figures: {}",
+            outcome.failed.len(),
+            outcome.failed.join("; ")
+        );
+        loud(&msg);
+        notices.push(msg);
+    }
+    eprintln!(
+        "reproduce: {} runs trained now, {} were already finished; drawing figures",
+        outcome.trained, outcome.skipped
+    );
+    let command = format!("drift reproduce --profile {}", args.profile);
+    let path = report(&out, format!("drift reproduction report — profile `{name}`"), notices, command)?;
+    eprintln!("reproduce: report in {}", path.display());
+    if !outcome.failed.is_empty() {
+        anyhow::bail!("{} run(s) failed", outcome.failed.len());
+    }
+    Ok(())
+}
