@@ -44,9 +44,10 @@ test: setup
 	$(CARGO) test --release --locked --workspace
 	DRIFT_BIN=$(CURDIR)/$(DRIFT) $(PY) -m pytest -q tests/python
 
-## reproduce: the runs of the quick profile on Fashion-MNIST into results/$(PROFILE)/runs
-reproduce: setup
-	PROFILE=$(PROFILE) OUT=$(OUT) DRIFT=$(DRIFT) bash scripts/reproduce.sh
+## reproduce: the sweep of results/profiles/$(PROFILE).toml (resumed if interrupted), the figures
+## and REPORT.md into results/$(PROFILE)/
+reproduce: build datasets
+	$(DRIFT) reproduce --profile $(PROFILE) --out $(OUT)
 
 ## bench: criterion benchmarks and the NumPy baseline -> results/bench/summary.{csv,md} (QUICK=1: minutes)
 bench: venv

@@ -1,0 +1,236 @@
+//! Each claim check on hand-made tables whose verdict is known: one that supports the claim, one
+//! that refutes it, and (where it applies) one that cannot test it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use drift_analysis::claims::*;
+use drift_analysis::read::RunTables;
+use drift_analysis::tables::{ConditionalRow, DeviationRow, HistoryRow, RunRow};
+
+/// A run of `width` whose train loss per epoch is `train` (test loss 1.1 × train), whose
+/// hidden→hidden mean |Δw| per epoch is `dev`, and whose last epoch has the conditional rows
+/// `cond(centre of the bin)` over 20 bins of w0 in [-1, 1].
+fn run(width: i64, seed: u64, train: &[f64], dev: &[f64], cond: impl Fn(f64) -> (f64, f64, f64, f64)) -> RunTables {
+    let epochs = train.len() as i32 - 1;
+    let history = train
+        .iter()
+        .enumerate()
+        .map(|(e, &l)| HistoryRow {
+            epoch: e as i32,
+            train_loss: l,
+            train_acc: 0.5,
+            test_loss: 1.1 * l,
+            test_acc: 0.5,
+            seconds: 0.1,
+        })
+        .collect::<Vec<_>>();
+    let deviation = (1..=3)
+        .flat_map(|layer| {
+            dev.iter().enumerate().map(move |(e, &m)| DeviationRow {
+                epoch: e as i32,
+                layer,
+                kind: "weight",
+                n: 100,
+                mean: 0.0,
+                std: m,
+                mean_abs: m,
+                rms: m,
+                max_abs: 3.0 * m,
+                skewness: Some(0.0),
+                kurtosis: Some(0.0),
+                quantiles: [-2.0 * m, -m, -0.5 * m, 0.0, 0.5 * m, m, 2.0 * m],
+                rel_change: Some(m / width as f64),
+                frac_beyond_limit: 0.0,
+            })
+        })
+        .collect();
+    let conditional = (0..20)
+        .map(|b| {
+            let (lo, hi) = (-1.0 + 0.1 * b as f64, -0.9 + 0.1 * b as f64);
+            let (mean, std, skew, mode) = cond(0.5 * (lo + hi));
+            ConditionalRow {
+                epoch: epochs,
+                layer: HIDDEN_LAYER,
+                bin: b,
+                w0_lo: lo,
+                w0_hi: hi,
+                count: 500,
+                mean_dw: Some(mean),
+                std_dw: Some(std),
+                skew_dw: Some(skew),
+                kurt_dw: Some(0.0),
+                mode_dw: Some(mode),
+                w_quantiles: Some([lo, lo, 0.5 * (lo + hi), hi, hi]),
+            }
+        })
+        .collect();
+    let (min_train, at) =
+        train.iter().enumerate().fold((f64::INFINITY, 0), |b, (e, &l)| if l < b.0 { (l, e) } else { b });
+    let history_rows: Vec<HistoryRow> = history;
+    let divergence = drift_analysis::divergence_epoch(&history_rows);
+    RunTables {
+        dir: PathBuf::from("/nonexistent"),
+        run_id: format!("w{width}s{seed}"),
+        run: RunRow {
+            dataset: "fixture".into(),
+            train_size: 1000,
+            test_size: 100,
+            input_dim: 784,
+            classes: 10,
+            width,
+            depth: 2,
+            seed,
+            lr: 0.1,
+            batch_size: 128,
+            epochs,
+            loss_mode: "keras-clipped".into(),
+            init: "glorot-uniform".into(),
+            mask: None,
+            kernel: "portable".into(),
+            status: if divergence.is_some() { "diverged" } else { "completed" }.into(),
+            epochs_done: epochs,
+            min_train_loss: min_train,
+            epoch_min_train_loss: at as i32,
+            min_test_loss: 1.1 * min_train,
+            epoch_min_test_loss: at as i32,
+            divergence_epoch: divergence,
+            wall_seconds: 1.0,
+        },
+        history: history_rows,
+        deviation,
+        conditional,
+        hist2d: vec![],
+    }
+}
+
+/// Typical learning curve reaching `floor`.
+fn learning(floor: f64) -> Vec<f64> {
+    (0..=10).map(|e| floor + (2.3 - floor) * (-(e as f64) / 2.0).exp()).collect()
+}
+
+/// Learns, then jumps above the start at epoch 6 and stays on a plateau.
+fn diverging() -> Vec<f64> {
+    vec![2.3, 1.5, 1.0, 0.8, 0.7, 0.65, 16.1, 16.1, 16.1, 16.1, 16.1]
+}
+
+fn steady_dev(scale: f64) -> Vec<f64> {
+    (0..=10).map(|e| scale * (e as f64).sqrt()).collect()
+}
+
+/// Follows w0's sign, larger for larger |w0|, peaked at 0, skewed at the edges.
+fn faithful(c: f64) -> (f64, f64, f64, f64) {
+    (0.05 * c, 0.1 + 0.05 * c.abs(), 2.0 * c.abs().powi(2) * c.signum(), 0.0)
+}
+
+fn refs(runs: &[RunTables]) -> Vec<&RunTables> {
+    runs.iter().collect()
+}
+
+#[test]
+fn mask_persistence() {
+    let mut stable = run(512, 0, &learning(0.2), &steady_dev(0.01), faithful);
+    stable.run.mask = Some("a".into());
+    let trace =
+        |end: f64| (0..=10).map(|e| MaskPoint { epoch: e, visibility: 1.0 + (end - 1.0) * e as f64 / 10.0 }).collect();
+    let runs = vec![stable];
+    let masks = BTreeMap::from([("w512s0".to_string(), trace(0.9))]);
+    assert_eq!(check_mask(&refs(&runs), &masks).verdict, Verdict::Supported);
+    let masks = BTreeMap::from([("w512s0".to_string(), trace(0.1))]);
+    assert_eq!(check_mask(&refs(&runs), &masks).verdict, Verdict::NotSupported);
+    assert_eq!(check_mask(&refs(&runs), &BTreeMap::new()).verdict, Verdict::NotTestable);
+
+    // A diverging masked run whose letter survives the jump refutes the second half.
+    let mut unstable = run(256, 0, &diverging(), &steady_dev(0.01), faithful);
+    unstable.run.mask = Some("a".into());
+    let runs = vec![runs[0].clone(), unstable];
+    let vanishing = (0..=10).map(|e| MaskPoint { epoch: e, visibility: if e < 6 { 0.9 } else { 0.1 } }).collect();
+    let masks = BTreeMap::from([("w512s0".to_string(), trace(0.9)), ("w256s0".to_string(), vanishing)]);
+    assert_eq!(check_mask(&refs(&runs), &masks).verdict, Verdict::Supported);
+    let masks = BTreeMap::from([("w512s0".to_string(), trace(0.9)), ("w256s0".to_string(), trace(0.9))]);
+    assert_eq!(check_mask(&refs(&runs), &masks).verdict, Verdict::NotSupported);
+}
+
+#[test]
+fn mask_visibility_is_one_for_an_untouched_mask_and_zero_when_filled_in() {
+    let w0 = [0.0, 0.0, 0.5, -0.5];
+    assert_eq!(mask_visibility(&w0, &w0), Some(1.0));
+    assert_eq!(mask_visibility(&w0, &[0.5, -0.5, 0.5, -0.5]), Some(0.0));
+    assert_eq!(mask_visibility(&[0.1, 0.2], &[0.1, 0.2]), None);
+}
+
+#[test]
+fn regimes() {
+    let three = |mid: Vec<f64>| {
+        vec![
+            run(16, 0, &learning(0.6), &steady_dev(0.03), faithful),
+            run(64, 0, &mid, &steady_dev(0.02), faithful),
+            run(256, 0, &learning(0.2), &steady_dev(0.01), faithful),
+        ]
+    };
+    assert_eq!(check_regimes(&refs(&three(diverging()))).verdict, Verdict::Supported);
+    assert_eq!(check_regimes(&refs(&three(learning(0.4)))).verdict, Verdict::NotSupported);
+    assert_eq!(check_regimes(&refs(&three(diverging())[..2])).verdict, Verdict::NotTestable);
+}
+
+#[test]
+fn final_vs_initial() {
+    let good = vec![run(256, 0, &learning(0.2), &steady_dev(0.01), faithful)];
+    assert_eq!(check_final_vs_initial(&refs(&good)).verdict, Verdict::Supported);
+    // Peak far from w_f = w_i: the mode sits two standard deviations away.
+    let shifted = vec![run(256, 0, &learning(0.2), &steady_dev(0.01), |c| (0.0, 0.1, 2.0 * c.abs(), 0.2))];
+    assert_eq!(check_final_vs_initial(&refs(&shifted)).verdict, Verdict::NotSupported);
+    // Skew largest at the centre.
+    let central_skew = vec![run(256, 0, &learning(0.2), &steady_dev(0.01), |c| (0.0, 0.1, 1.0 - c.abs(), 0.0))];
+    assert_eq!(check_final_vs_initial(&refs(&central_skew)).verdict, Verdict::NotSupported);
+}
+
+#[test]
+fn moments() {
+    let good = vec![run(256, 0, &learning(0.2), &steady_dev(0.01), faithful)];
+    assert_eq!(check_moments(&refs(&good)).verdict, Verdict::Supported);
+    let against_sign =
+        vec![run(256, 0, &learning(0.2), &steady_dev(0.01), |c| (-0.05 * c, 0.1 + 0.05 * c.abs(), 0.0, 0.0))];
+    assert_eq!(check_moments(&refs(&against_sign)).verdict, Verdict::NotSupported);
+}
+
+#[test]
+fn evolution() {
+    let jump_at =
+        |e: usize| (0..=10).map(|k| if k >= e { 0.1 + 0.001 * k as f64 } else { 0.001 * k as f64 }).collect::<Vec<_>>();
+    let coincide = vec![run(64, 0, &diverging(), &jump_at(6), faithful)];
+    assert_eq!(check_evolution(&refs(&coincide)).verdict, Verdict::Supported);
+    let apart = vec![run(64, 0, &diverging(), &jump_at(1), faithful)];
+    assert_eq!(check_evolution(&refs(&apart)).verdict, Verdict::NotSupported);
+    let calm = vec![run(64, 0, &learning(0.3), &jump_at(1), faithful)];
+    assert_eq!(check_evolution(&refs(&calm)).verdict, Verdict::NotTestable);
+}
+
+#[test]
+fn width() {
+    let make = |scales: [f64; 3]| {
+        [16, 64, 256]
+            .iter()
+            .zip(scales)
+            .flat_map(|(&w, s)| (0..2).map(move |seed| run(w, seed, &learning(0.2), &steady_dev(s), faithful)))
+            .collect::<Vec<_>>()
+    };
+    let wider_moves_less = make([0.03, 0.02, 0.01]);
+    let result = check_width(&refs(&wider_moves_less));
+    assert_eq!(result.verdict, Verdict::Supported, "{:?}", result.evidence);
+    assert_eq!(check_width(&refs(&make([0.01, 0.02, 0.03]))).verdict, Verdict::NotSupported);
+    assert_eq!(check_width(&refs(&make([0.03, 0.02, 0.01])[..2])).verdict, Verdict::NotTestable);
+    // rel_change = mean|Δw| / W here, so the log-log slope against width is below −1.
+    let (slope, points) = rel_change_slope(&refs(&wider_moves_less));
+    assert_eq!(points.len(), 6);
+    assert!(slope.unwrap() < -1.0);
+}
+
+#[test]
+fn statistics_helpers() {
+    assert_eq!(spearman(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]), Some(-1.0));
+    assert_eq!(pearson(&[1.0, 1.0], &[1.0, 2.0]), None);
+    let (slope, intercept) = fit_line(&[0.0, 1.0, 2.0], &[1.0, 3.0, 5.0]).unwrap();
+    assert!((slope - 2.0).abs() < 1e-12 && (intercept - 1.0).abs() < 1e-12);
+    assert_eq!(mean_std(&[1.0, 3.0]), (2.0, 2f64.sqrt()));
+}
