@@ -883,15 +883,18 @@ impl Evolution {
                 let e = f64::from(epoch);
                 chart
                     .draw_series(LineSeries::new(vec![(e, y.start), (e, y.end)], GREY.stroke_width(2)))?
-                    .label(format!("largest jump of mean |Δw| (epoch {epoch})"))
+                    .label("largest jump of mean |Δw| after epoch 1")
                     .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], GREY.stroke_width(2)));
             }
             if let Some(d) = run.run.divergence_epoch {
                 let e = f64::from(d);
                 chart
                     .draw_series(LineSeries::new(vec![(e, y.start), (e, y.end)], BLACK.stroke_width(2)))?
-                    .label(format!("divergence (epoch {d})"))
+                    .label("divergence epoch")
                     .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK.stroke_width(2)));
+            }
+            if !std::ptr::eq(run, &self.runs[0]) {
+                continue; // one legend for all panels
             }
             chart
                 .configure_series_labels()
