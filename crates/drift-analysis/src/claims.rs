@@ -254,7 +254,7 @@ pub fn check_mask(runs: &[&RunTables], masks: &BTreeMap<String, Vec<MaskPoint>>)
     for run in unstable {
         let d = run.run.divergence_epoch.expect("diverged");
         let trace = &masks[&run.run_id];
-        let before = trace.iter().filter(|p| p.epoch < d).last();
+        let before = trace.iter().rev().find(|p| p.epoch < d);
         let after = trace.iter().find(|p| p.epoch >= d);
         let vanished_at = trace.iter().find(|p| p.visibility < VISIBLE).map(|p| p.epoch);
         let consistent =
@@ -496,10 +496,13 @@ pub fn check_evolution(runs: &[&RunTables]) -> ClaimResult {
 /// Train-loss levels at which claim 6 compares widths.
 pub const LOSS_LEVELS: [f64; 8] = [1.0, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1];
 
+/// Mean |Δw| at one train-loss level: `(level, [(width, values over seeds)])`.
+pub type LevelDeviation = (f64, Vec<(i64, Vec<f64>)>);
+
 /// For each level of [`LOSS_LEVELS`], the mean |Δw| (all weights) at the first epoch each run
 /// reaches it, per width: `(level, [(width, values over seeds)])`. Levels reached by fewer than
 /// three widths are left out.
-pub fn deviation_at_levels(runs: &[&RunTables]) -> Vec<(f64, Vec<(i64, Vec<f64>)>)> {
+pub fn deviation_at_levels(runs: &[&RunTables]) -> Vec<LevelDeviation> {
     let mut out = vec![];
     for level in LOSS_LEVELS {
         let mut per_width = vec![];

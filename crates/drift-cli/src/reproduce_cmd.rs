@@ -29,8 +29,12 @@ struct Tables {
     masks: BTreeMap<String, Vec<MaskPoint>>,
 }
 
-fn read_tables(dir: &Path) -> anyhow::Result<Tables> {
-    let runs = read_sweep(dir).map_err(|e| bad_input(format!("{}: {e}", dir.display())))?;
+/// The finished runs in `dir`, only those of `keep` if given.
+fn read_tables(dir: &Path, keep: Option<&[String]>) -> anyhow::Result<Tables> {
+    let mut runs = read_sweep(dir).map_err(|e| bad_input(format!("{}: {e}", dir.display())))?;
+    if let Some(keep) = keep {
+        runs.retain(|r| keep.contains(&r.run_id));
+    }
     if runs.is_empty() {
         return Err(bad_input(format!("{}: no finished runs under {}", dir.display(), dir.join("runs").display())));
     }
@@ -52,13 +56,12 @@ fn tag(dataset: &str) -> String {
     dataset.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect()
 }
 
+/// The figures of each data set, as the report links them.
+type FigureLinks = BTreeMap<String, Vec<FigureLink>>;
+
 /// Draws every figure of every data set into `fig_dir`; returns the figure links per data set
 /// (relative to `base`) and notes on figures that had nothing to draw.
-fn draw(
-    tables: &Tables,
-    fig_dir: &Path,
-    base: &Path,
-) -> anyhow::Result<(BTreeMap<String, Vec<FigureLink>>, Vec<String>)> {
+fn draw(tables: &Tables, fig_dir: &Path, base: &Path) -> anyhow::Result<(FigureLinks, Vec<String>)> {
     let mut links = BTreeMap::new();
     let mut notes = Vec::new();
     for dataset in datasets(&tables.runs) {
@@ -81,7 +84,7 @@ fn draw(
 }
 
 pub fn figures(args: FiguresArgs) -> anyhow::Result<()> {
-    let tables = read_tables(&args.dir)?;
+    let tables = read_tables(&args.dir, None)?;
     let fig_dir = args.out.unwrap_or_else(|| args.dir.join("figures"));
     let (_, notes) = draw(&tables, &fig_dir, &args.dir)?;
     for note in notes {
@@ -90,9 +93,15 @@ pub fn figures(args: FiguresArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes the figures and `REPORT.md` of the sweep in `dir`.
-fn report(dir: &Path, title: String, mut notices: Vec<String>, command: String) -> anyhow::Result<PathBuf> {
-    let tables = read_tables(dir)?;
+/// Writes the figures and `REPORT.md` of the runs `run_ids` in the sweep folder `dir`.
+fn report(
+    dir: &Path,
+    run_ids: &[String],
+    title: String,
+    mut notices: Vec<String>,
+    command: String,
+) -> anyhow::Result<PathBuf> {
+    let tables = read_tables(dir, Some(run_ids))?;
     let (links, skipped) = draw(&tables, &dir.join("figures"), dir)?;
     notices.extend(skipped.into_iter().map(|s| format!("figure {s}.")));
     let sections = datasets(&tables.runs)
@@ -190,7 +199,8 @@ pub fn reproduce(args: ReproduceArgs) -> anyhow::Result<()> {
         outcome.trained, outcome.skipped
     );
     let command = format!("drift reproduce --profile {}", args.profile);
-    let path = report(&out, format!("drift reproduction report — profile `{name}`"), notices, command)?;
+    let path =
+        report(&out, &outcome.run_ids, format!("drift reproduction report — profile `{name}`"), notices, command)?;
     eprintln!("reproduce: report in {}", path.display());
     if !outcome.failed.is_empty() {
         anyhow::bail!("{} run(s) failed", outcome.failed.len());

@@ -32,6 +32,8 @@ pub struct SweepPlan {
 /// The outcome of a sweep: how many runs of the shard were trained now and how many were
 /// already finished.
 pub struct SweepOutcome {
+    /// The ids of this shard's runs (finished or not).
+    pub run_ids: Vec<String>,
     pub trained: usize,
     pub skipped: usize,
     pub failed: Vec<String>,
@@ -129,6 +131,7 @@ fn cost(run: &Planned) -> u64 {
 /// unfinished ones start again from the beginning.
 pub fn execute(plan: &SweepPlan) -> anyhow::Result<SweepOutcome> {
     let runs = plan_runs(plan)?;
+    let run_ids = runs.iter().map(|r| r.run_id().to_string()).collect();
     let (mut todo, mut skipped) = (Vec::new(), 0);
     for run in runs {
         let dir = run_dir(&plan.out, run.run_id());
@@ -181,5 +184,5 @@ pub fn execute(plan: &SweepPlan) -> anyhow::Result<SweepOutcome> {
     });
     progress.done();
     let failed = failed.into_inner().expect("failed");
-    Ok(SweepOutcome { trained: scheduled - failed.len(), skipped, failed })
+    Ok(SweepOutcome { run_ids, trained: scheduled - failed.len(), skipped, failed })
 }

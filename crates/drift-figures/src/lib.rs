@@ -63,6 +63,9 @@ pub fn save(figure: &dyn Figure, dir: &Path, stem: &str) -> anyhow::Result<(Path
     Ok((png, svg))
 }
 
+/// A figure's id, file-name part and the figure, if the runs have what it draws.
+type Candidate = (&'static str, &'static str, Option<Box<dyn Figure>>);
+
 /// Every figure the runs of one data set support, into `dir` (file names carry `tag`, the data
 /// set): F1 from the masked runs, the others from the unmasked ones (see
 /// [`drift_analysis::claims::comparable`]). Figures without data (no masked run for F1, say) are skipped and listed in the second
@@ -77,16 +80,19 @@ pub fn draw_all(
     let mut skipped = Vec::new();
     let all = runs;
     let runs = &comparable(runs)[..];
-    let figures: [(&'static str, &str, anyhow::Result<Option<Box<dyn Figure>>>); 6] = [
-        ("F1", "mask", mask_persistence(all, masks).map(|f| f.map(|f| Box::new(f) as Box<dyn Figure>))),
-        ("F2", "regimes", Ok(regimes(runs).map(|f| Box::new(f) as Box<dyn Figure>))),
-        ("F3", "w-vs-w0", Ok(final_vs_initial(runs).map(|f| Box::new(f) as Box<dyn Figure>))),
-        ("F4", "moments", Ok(deviation_vs_w0(runs).map(|f| Box::new(f) as Box<dyn Figure>))),
-        ("F5", "evolution", Ok(Evolution::new(runs).map(|f| Box::new(f) as Box<dyn Figure>))),
-        ("F6", "width", Ok(width_scaling(runs).map(|f| Box::new(f) as Box<dyn Figure>))),
+    fn boxed<F: Figure + 'static>(f: Option<F>) -> Option<Box<dyn Figure>> {
+        f.map(|f| Box::new(f) as Box<dyn Figure>)
+    }
+    let figures: [Candidate; 6] = [
+        ("F1", "mask", boxed(mask_persistence(all, masks)?)),
+        ("F2", "regimes", boxed(regimes(runs))),
+        ("F3", "w-vs-w0", boxed(final_vs_initial(runs))),
+        ("F4", "moments", boxed(deviation_vs_w0(runs))),
+        ("F5", "evolution", boxed(Evolution::new(runs))),
+        ("F6", "width", boxed(width_scaling(runs))),
     ];
     for (id, name, figure) in figures {
-        match figure? {
+        match figure {
             Some(figure) => {
                 let (png, svg) = save(figure.as_ref(), dir, &format!("{id}-{name}-{tag}"))?;
                 written.push(Written { id, png, svg, caption: figure.caption() });
@@ -108,7 +114,7 @@ pub fn viridis(t: f64) -> RGBColor {
         (0.128, 0.567, 0.551),
         (0.135, 0.659, 0.518),
         (0.267, 0.749, 0.441),
-        (0.478, 0.821, 0.318),
+        (0.478, 0.821, 0.317),
         (0.741, 0.873, 0.150),
         (0.993, 0.906, 0.144),
     ];

@@ -10,7 +10,7 @@ use plotters::prelude::*;
 
 use drift_analysis::claims::{
     by_width, deviation_at_levels, diverged, largest_jump, last_conditional, layer_weights, mean_std, rel_change_slope,
-    MaskPoint, HIDDEN_LAYER, VISIBLE,
+    LevelDeviation, MaskPoint, HIDDEN_LAYER, VISIBLE,
 };
 use drift_analysis::read::{read_weight_matrix, snapshot_epochs, Matrix, RunTables};
 use drift_analysis::RunWriter;
@@ -710,6 +710,9 @@ where
 // ---------------------------------------------------------------------------------------------
 // F4 moments and peak of Δw against w0
 
+/// One column of the conditional table, as F4 plots it.
+type Stat = fn(&drift_analysis::tables::ConditionalRow) -> Option<f64>;
+
 pub struct Moments {
     run: RunTables,
     epoch: i32,
@@ -748,7 +751,7 @@ impl Moments {
         )?;
         let layers = self.layers();
         let panels = root.split_evenly((layers.len(), 5));
-        let stats: [(&str, fn(&drift_analysis::tables::ConditionalRow) -> Option<f64>); 5] = [
+        let stats: [(&str, Stat); 5] = [
             ("mean Δw", |c| c.mean_dw),
             ("std Δw", |c| c.std_dw),
             ("skewness of Δw", |c| c.skew_dw),
@@ -913,7 +916,7 @@ figure!(Evolution, |f| (1650, 520 * f.runs.len().div_ceil(3) as u32 + 40));
 // F6 width
 
 pub struct WidthScaling {
-    levels: Vec<(f64, Vec<(i64, Vec<f64>)>)>,
+    levels: Vec<LevelDeviation>,
     rel: Vec<(f64, f64)>,
     slope: Option<f64>,
     caption: String,
