@@ -174,6 +174,17 @@ impl SweepProgress {
         ));
     }
 
+    /// A run this process does not train after all (another process has it).
+    pub fn passed(&self, run: &Planned, why: &str) {
+        {
+            let mut s = self.state.lock().expect("progress state");
+            s.total -= 1;
+            s.skipped += 1;
+        }
+        self.set_prefix();
+        self.line(format!("sweep: run {} {why}; skipped", run.run_id()));
+    }
+
     pub fn failed(&self, run: &Planned, error: &anyhow::Error) {
         self.line(format!("sweep: run {} FAILED: {error:#}", run.run_id()));
     }

@@ -156,9 +156,8 @@ pub fn execute(plan: &SweepPlan) -> anyhow::Result<SweepOutcome> {
     todo.sort_by_key(|r| std::cmp::Reverse(cost(r)));
     let total_cost = todo.iter().map(cost).sum();
     let progress = SweepProgress::new(todo.len(), skipped, total_cost, plan.shard);
-    let scheduled = todo.len();
     let queue = Mutex::new(VecDeque::from(todo));
-    let failed = Mutex::new(Vec::new());
+    let (trained, busy, failed) = (Mutex::new(0), Mutex::new(0), Mutex::new(Vec::new()));
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| loop {
@@ -166,14 +165,9 @@ pub fn execute(plan: &SweepPlan) -> anyhow::Result<SweepOutcome> {
                 if run.resolved.config.threads == 0 {
                     run.resolved.config.threads = threads_per_run;
                 }
-                let dir = run_dir(&plan.out, run.run_id());
-                let mut ticker = progress.ticker(&run, cost(&run));
-                let result = fs::remove_dir_all(&dir)
-                    .or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) })
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))
-                    .and_then(|()| run.execute(&dir, &mut ticker));
-                match result {
-                    Ok(summary) => progress.finished(&run, &summary),
+                match train_one(&plan.out, &run, &progress) {
+                    Ok(Some(())) => *trained.lock().expect("count") += 1,
+                    Ok(None) => *busy.lock().expect("count") += 1,
                     Err(e) => {
                         progress.failed(&run, &e);
                         failed.lock().expect("failed").push(format!("{}: {e:#}", run.run_id()));
@@ -183,6 +177,42 @@ pub fn execute(plan: &SweepPlan) -> anyhow::Result<SweepOutcome> {
         }
     });
     progress.done();
-    let failed = failed.into_inner().expect("failed");
-    Ok(SweepOutcome { run_ids, trained: scheduled - failed.len(), skipped, failed })
+    let (trained, busy) = (trained.into_inner().expect("count"), busy.into_inner().expect("count"));
+    Ok(SweepOutcome { run_ids, trained, skipped: skipped + busy, failed: failed.into_inner().expect("failed") })
+}
+
+/// Trains one run of the sweep under its lock, `DIR/locks/<run_id>.lock`: a run that another
+/// process holds, or that finished while this one waited, is passed over (`Ok(None)`). The lock
+/// is the operating system's (flock), so it goes when its process dies, however it dies.
+fn train_one(out: &Path, run: &Planned, progress: &SweepProgress) -> anyhow::Result<Option<()>> {
+    let locks = out.join("locks");
+    fs::create_dir_all(&locks).map_err(|e| anyhow::anyhow!("{}: {e}", locks.display()))?;
+    let lock_path = locks.join(format!("{}.lock", run.run_id()));
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", lock_path.display()))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            progress.passed(run, "is being trained by another process");
+            return Ok(None);
+        }
+        Err(fs::TryLockError::Error(e)) => anyhow::bail!("{}: cannot lock: {e}", lock_path.display()),
+    }
+    let dir = run_dir(out, run.run_id());
+    if is_finished(&dir) {
+        progress.passed(run, "was finished by another process");
+        return Ok(None);
+    }
+    match fs::remove_dir_all(&dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => anyhow::bail!("{}: {e}", dir.display()),
+        _ => {}
+    }
+    let mut ticker = progress.ticker(run, cost(run));
+    let summary = run.execute(&dir, &mut ticker)?;
+    progress.finished(run, &summary);
+    Ok(Some(()))
 }

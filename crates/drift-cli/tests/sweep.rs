@@ -154,3 +154,37 @@ fn reproduce_writes_figures_and_a_report_naming_missing_data() {
     assert!(again.status.success(), "{}", stderr(&again));
     assert!(stderr(&again).contains("0 runs to train, 7 already finished"), "{}", stderr(&again));
 }
+
+#[test]
+fn two_processes_on_one_sweep_train_each_run_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("sweep.toml");
+    // Longer runs, so the two processes overlap.
+    fs::write(
+        &file,
+        SWEEP.replace("epochs = 4", "epochs = 12").replace("snapshots = \"0,2,last\"", "snapshots = \"0,last\""),
+    )
+    .unwrap();
+    let (shared, reference) = (tmp.path().join("shared"), tmp.path().join("reference"));
+    let spawn = |extra: &[&str]| {
+        let mut args =
+            vec!["sweep".to_string(), file.display().to_string(), "--out".into(), shared.display().to_string()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.extend(["--jobs".into(), "1".into()]);
+        Command::new(env!("CARGO_BIN_EXE_drift")).args(&args).stderr(std::process::Stdio::piped()).spawn().unwrap()
+    };
+    // Two shards started at once, and a --resume of the whole sweep started by mistake.
+    let children =
+        [spawn(&["--shard", "1/2", "--resume"]), spawn(&["--shard", "2/2", "--resume"]), spawn(&["--resume"])];
+    let mut trained = 0;
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let err = stderr(&out);
+        assert!(out.status.success(), "{err}");
+        let line = err.lines().find(|l| l.contains("runs trained in")).unwrap_or_else(|| panic!("{err}"));
+        trained += line.split_whitespace().find_map(|w| w.parse::<usize>().ok()).unwrap();
+    }
+    assert_eq!(trained, 7, "every run trained exactly once");
+    assert!(sweep(&file, &reference, &[]).status.success());
+    assert_eq!(tables(&shared), tables(&reference), "no corrupt or duplicated run");
+}
