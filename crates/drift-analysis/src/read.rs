@@ -164,7 +164,7 @@ fn read_runs_row(path: &Path) -> Result<(String, RunRow), AnalysisError> {
     Ok((ids[0].clone(), row))
 }
 
-fn read_history(path: &Path) -> Result<Vec<HistoryRow>, AnalysisError> {
+pub(crate) fn read_history(path: &Path) -> Result<Vec<HistoryRow>, AnalysisError> {
     let c = Columns::read(path)?;
     let epoch = c.i32_required("epoch")?;
     let (train_loss, train_acc) = (c.f64_required("train_loss")?, c.f64_required("train_acc")?);
@@ -182,7 +182,7 @@ fn read_history(path: &Path) -> Result<Vec<HistoryRow>, AnalysisError> {
         .collect())
 }
 
-fn read_deviation(path: &Path) -> Result<Vec<DeviationRow>, AnalysisError> {
+pub(crate) fn read_deviation(path: &Path) -> Result<Vec<DeviationRow>, AnalysisError> {
     use crate::tables::DEVIATION_QUANTILES;
     let c = Columns::read(path)?;
     let (epoch, layer, kind, n) =
@@ -212,7 +212,7 @@ fn read_deviation(path: &Path) -> Result<Vec<DeviationRow>, AnalysisError> {
         .collect())
 }
 
-fn read_conditional(path: &Path) -> Result<Vec<ConditionalRow>, AnalysisError> {
+pub(crate) fn read_conditional(path: &Path) -> Result<Vec<ConditionalRow>, AnalysisError> {
     use crate::tables::CONDITIONAL_QUANTILES;
     let c = Columns::read(path)?;
     let (epoch, layer, bin) = (c.i32_required("epoch")?, c.i32_required("layer")?, c.i32_required("bin")?);
@@ -238,7 +238,7 @@ fn read_conditional(path: &Path) -> Result<Vec<ConditionalRow>, AnalysisError> {
         .collect())
 }
 
-fn read_hist2d(path: &Path) -> Result<Vec<Hist2dRow>, AnalysisError> {
+pub(crate) fn read_hist2d(path: &Path) -> Result<Vec<Hist2dRow>, AnalysisError> {
     let c = Columns::read(path)?;
     let [epoch, layer, w0_bin, w_bin] = ["epoch", "layer", "w0_bin", "w_bin"].map(|name| c.i32_required(name));
     let (epoch, layer, w0_bin, w_bin) = (epoch?, layer?, w0_bin?, w_bin?);

@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use drift_data::Dataset;
-use drift_train::{EpochRecord, Observer, ObserverError, Params, RunStatus, RunSummary, TrainConfig};
+use drift_train::{EpochRecord, Observer, ObserverError, Params, RunStatus, RunSummary, TrainConfig, TrainState};
 
 use crate::deviation::{conditional_rows, deviation_rows, hist2d_rows};
-use crate::parquet_file::write_table;
+use crate::parquet_file::{remove_stale_temporaries, write_atomic, write_table};
+use crate::read;
 use crate::tables::{
     snapshot_columns, snapshot_fields, ConditionalRow, DeviationRow, Hist2dRow, HistoryRow, RunRow, Table,
 };
@@ -79,16 +80,36 @@ pub struct RunWriter {
     conditional: Vec<ConditionalRow>,
     hist2d: Vec<Hist2dRow>,
     last_snapshot: Option<u32>,
+    /// Conditional and 2-D histogram rows not yet on disk.
+    snapshot_rows_pending: bool,
+}
+
+/// The file a run continues from: written atomically after every epoch (once the tables hold
+/// that epoch) and on interruption; removed when the run is finished.
+pub const CHECKPOINT_FILE: &str = "checkpoint.bin";
+
+/// Why a run cannot continue from its folder.
+#[derive(Debug, thiserror::Error)]
+pub enum ResumeError {
+    #[error("{}: {source}", path.display())]
+    Checkpoint { path: PathBuf, source: drift_train::CheckpointError },
+    #[error(transparent)]
+    Tables(#[from] AnalysisError),
 }
 
 /// Default number of bins of `w0` over a layer's Glorot range.
 pub const DEFAULT_BINS: usize = 50;
 
 impl RunWriter {
-    /// Prepares `dir` (created with its `snapshots/` folder if missing).
+    /// Prepares `dir` (created with its `snapshots/` folder if missing; temporaries a killed
+    /// writer left there are removed).
     pub fn create(dir: &Path, meta: RunMeta, schedule: SnapshotSchedule, bins: usize) -> Result<Self, AnalysisError> {
         let snapshots = dir.join("snapshots");
-        fs::create_dir_all(&snapshots).map_err(|source| AnalysisError::Io { path: snapshots, source })?;
+        fs::create_dir_all(&snapshots).map_err(|source| AnalysisError::Io { path: snapshots.clone(), source })?;
+        for folder in [dir, &snapshots] {
+            remove_stale_temporaries(folder)
+                .map_err(|source| AnalysisError::Io { path: folder.to_path_buf(), source })?;
+        }
         let mut metadata = vec![("drift.run_id".to_string(), meta.run_id.clone())];
         metadata.extend(meta.result_keys.iter().map(|(k, v)| (format!("drift.{k}"), v.clone())));
         Ok(RunWriter {
@@ -102,7 +123,36 @@ impl RunWriter {
             conditional: Vec::new(),
             hist2d: Vec::new(),
             last_snapshot: None,
+            snapshot_rows_pending: false,
         })
+    }
+
+    /// The writer of an interrupted run in `dir` and the state to continue from: the checkpoint
+    /// (refused if it belongs to another run or drift version) and the tables cut back to the
+    /// epochs it has done, so no row is duplicated or missing once training goes on.
+    pub fn resume(
+        dir: &Path,
+        meta: RunMeta,
+        schedule: SnapshotSchedule,
+        bins: usize,
+    ) -> Result<(Self, TrainState), ResumeError> {
+        let path = dir.join(CHECKPOINT_FILE);
+        let bytes = fs::read(&path).map_err(|source| AnalysisError::Io { path: path.clone(), source })?;
+        let state =
+            TrainState::decode(&bytes, &meta.run_id).map_err(|source| ResumeError::Checkpoint { path, source })?;
+        let done = state.epochs_done as i32;
+        let mut writer = Self::create(dir, meta, schedule, bins)?;
+        let keep = |epoch: i32| epoch <= done;
+        writer.history =
+            read::read_history(&dir.join("history.parquet"))?.into_iter().filter(|r| keep(r.epoch)).collect();
+        writer.deviation =
+            read::read_deviation(&dir.join("deviation.parquet"))?.into_iter().filter(|r| keep(r.epoch)).collect();
+        writer.conditional =
+            read::read_conditional(&dir.join("conditional.parquet"))?.into_iter().filter(|r| keep(r.epoch)).collect();
+        writer.hist2d = read::read_hist2d(&dir.join("hist2d.parquet"))?.into_iter().filter(|r| keep(r.epoch)).collect();
+        writer.last_snapshot = read::snapshot_epochs(dir).into_iter().filter(|&e| e <= state.epochs_done).max();
+        writer.snapshot_rows_pending = true;
+        Ok((writer, state))
     }
 
     /// The path of the snapshot of `epoch`: `snapshots/epoch=NNNNNN.parquet`. The epoch is also
@@ -148,6 +198,7 @@ impl RunWriter {
             self.hist2d.extend(hist2d);
         }
         self.last_snapshot = Some(epoch);
+        self.snapshot_rows_pending = true;
         Ok(())
     }
 
@@ -220,8 +271,22 @@ impl Observer for RunWriter {
         let last_epoch = self.meta.run.epochs as u32;
         if self.schedule.contains(record.epoch, last_epoch) {
             self.snapshot(record.epoch, init, current)?;
-            self.write_tables()?;
         }
+        Ok(())
+    }
+
+    /// The tables up to the state's epoch, then the checkpoint: a crash between the two leaves
+    /// tables ahead of the checkpoint, which [`RunWriter::resume`] cuts back.
+    fn checkpoint(&mut self, state: &TrainState) -> Result<(), ObserverError> {
+        self.write("history.parquet", &self.history)?;
+        self.write("deviation.parquet", &self.deviation)?;
+        if self.snapshot_rows_pending {
+            self.write("conditional.parquet", &self.conditional)?;
+            self.write("hist2d.parquet", &self.hist2d)?;
+            self.snapshot_rows_pending = false;
+        }
+        let bytes = state.encode(&self.meta.run_id);
+        write_atomic(&self.dir.join(CHECKPOINT_FILE), |w| std::io::Write::write_all(w, &bytes))?;
         Ok(())
     }
 
@@ -232,6 +297,10 @@ impl Observer for RunWriter {
         self.write_tables()?;
         let row = self.run_row(summary);
         self.write("runs.parquet", &[row])?;
-        Ok(())
+        // Finished: nothing to continue from any more.
+        match fs::remove_file(self.dir.join(CHECKPOINT_FILE)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Box::new(e) as ObserverError),
+            _ => Ok(()),
+        }
     }
 }

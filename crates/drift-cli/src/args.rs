@@ -79,9 +79,12 @@ pub struct TrainArgs {
     /// Worker threads (0: all cores); never changes a result  [default: 0]
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Output folder (must not exist or be empty).
+    /// Output folder (must not exist or be empty, unless --resume).
     #[arg(long)]
     pub out: PathBuf,
+    /// Continue the run in --out from its last checkpoint (nothing to do if it is finished).
+    #[arg(long)]
+    pub resume: bool,
 }
 
 impl TrainArgs {

@@ -1,11 +1,13 @@
 //! The `drift` binary: parses the command line, wires the crates together, and turns every
-//! outcome into an exit status in one place: 0 success, 1 runtime failure, 2 usage or bad input.
+//! outcome into an exit status in one place: 0 success, 1 runtime failure, 2 usage or bad input,
+//! 130/143 stopped by SIGINT/SIGTERM with a checkpoint to resume from.
 
 mod args;
 mod data_cmd;
 mod progress;
 mod reproduce_cmd;
 mod run;
+mod signals;
 mod sweep_cmd;
 mod train_cmd;
 
@@ -34,6 +36,7 @@ pub fn bad_input(message: impl Into<String>) -> anyhow::Error {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    signals::install();
     let result = match cli.command {
         Command::Train(args) => train_cmd::run(*args),
         Command::Sweep(args) => sweep_cmd::run(args),
@@ -44,6 +47,10 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
+            if let Some(stopped) = err.downcast_ref::<signals::Interrupted>() {
+                eprintln!("drift: {stopped}");
+                return ExitCode::from(signals::exit_status());
+            }
             eprintln!("drift: error: {err:#}");
             if err.downcast_ref::<BadInput>().is_some() {
                 ExitCode::from(2)

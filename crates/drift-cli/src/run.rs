@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use drift_analysis::{write_atomic, RunMeta, RunWriter, SnapshotSchedule, DEFAULT_BINS};
+use drift_analysis::{write_atomic, ResumeError, RunMeta, RunWriter, SnapshotSchedule, CHECKPOINT_FILE, DEFAULT_BINS};
 use drift_data::{Dataset, DatasetSpec, LoadOptions};
-use drift_train::{effective_train_size, train, Observer, RunKeys, RunSummary, TrainConfig, TrainError};
+use drift_train::{effective_train_size, train_with, Observer, RunKeys, RunSummary, TrainConfig, TrainError};
 
 use crate::bad_input;
 
@@ -106,17 +106,33 @@ impl Planned {
     }
 
     /// Trains into `out` (created if missing) with `extra` observing too; `run.json` is written
-    /// before (status `running`) and after.
-    pub fn execute(&self, out: &Path, extra: &mut dyn Observer) -> anyhow::Result<RunSummary> {
+    /// before (status `running`) and after. With `resume`, a checkpoint in `out` is continued
+    /// (one of another run or drift version is refused). Stops between two batches once the
+    /// process is asked to ([`crate::signals`]), leaving a checkpoint: status `interrupted`.
+    pub fn execute(&self, out: &Path, extra: &mut dyn Observer, resume: bool) -> anyhow::Result<RunSummary> {
         let config = &self.resolved.config;
-        let mut writer = RunWriter::create(out, self.meta.clone(), self.resolved.schedule.clone(), DEFAULT_BINS)
-            .with_context(|| format!("cannot create the output folder {}", out.display()))?;
+        let schedule = self.resolved.schedule.clone();
+        let checkpoint = out.join(CHECKPOINT_FILE);
+        let (mut writer, state) = if resume && checkpoint.is_file() {
+            let (writer, state) =
+                RunWriter::resume(out, self.meta.clone(), schedule, DEFAULT_BINS).map_err(|e| match e {
+                    ResumeError::Checkpoint { .. } => bad_input(format!("cannot resume: {e}")),
+                    ResumeError::Tables(e) => anyhow::anyhow!("cannot resume from {}: {e}", out.display()),
+                })?;
+            eprintln!("drift: run {} resumes after epoch {}", self.run_id(), state.epochs_done);
+            (writer, Some(state))
+        } else {
+            let writer = RunWriter::create(out, self.meta.clone(), schedule, DEFAULT_BINS)
+                .with_context(|| format!("cannot create the output folder {}", out.display()))?;
+            (writer, None)
+        };
         write_run_json(out, &self.provenance("running", 0, 0.0))?;
         let mut observers: [&mut dyn Observer; 2] = [&mut writer, extra];
-        let summary = train(config, &self.data, &mut observers).map_err(|e| match e {
-            TrainError::Config(_) | TrainError::DataMismatch(_) => bad_input(e.to_string()),
-            other => anyhow::anyhow!(other),
-        })?;
+        let summary = train_with(config, &self.data, &mut observers, state, Some(crate::signals::stop_flag()))
+            .map_err(|e| match e {
+                TrainError::Config(_) | TrainError::DataMismatch(_) => bad_input(e.to_string()),
+                other => anyhow::anyhow!(other),
+            })?;
         write_run_json(out, &self.provenance(summary.status.as_str(), summary.epochs_done, summary.wall_seconds))?;
         Ok(summary)
     }

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use drift_analysis::write_atomic;
+use drift_analysis::CHECKPOINT_FILE;
 use drift_data::Dataset;
-use drift_train::{Shard, Sweep};
+use drift_train::{RunStatus, Shard, Sweep};
 
 use crate::args::SweepArgs;
 use crate::bad_input;
@@ -128,7 +129,7 @@ fn cost(run: &Planned) -> u64 {
 }
 
 /// Runs the sweep's shard: finished runs are skipped with `--resume` (and refused without it),
-/// unfinished ones start again from the beginning.
+/// unfinished ones continue from their checkpoint (or start again if they have none).
 pub fn execute(plan: &SweepPlan) -> anyhow::Result<SweepOutcome> {
     let runs = plan_runs(plan)?;
     let run_ids = runs.iter().map(|r| r.run_id().to_string()).collect();
@@ -161,6 +162,9 @@ pub fn execute(plan: &SweepPlan) -> anyhow::Result<SweepOutcome> {
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| loop {
+                if crate::signals::stopping() {
+                    break;
+                }
                 let Some(mut run) = queue.lock().expect("queue").pop_front() else { break };
                 if run.resolved.config.threads == 0 {
                     run.resolved.config.threads = threads_per_run;
@@ -177,6 +181,12 @@ pub fn execute(plan: &SweepPlan) -> anyhow::Result<SweepOutcome> {
         }
     });
     progress.done();
+    if crate::signals::stopping() {
+        return Err(crate::signals::Interrupted(
+            "sweep stopped; finished runs are kept and interrupted ones have checkpoints: continue with the same command and --resume".into(),
+        )
+        .into());
+    }
     let (trained, busy) = (trained.into_inner().expect("count"), busy.into_inner().expect("count"));
     Ok(SweepOutcome { run_ids, trained, skipped: skipped + busy, failed: failed.into_inner().expect("failed") })
 }
@@ -207,12 +217,20 @@ fn train_one(out: &Path, run: &Planned, progress: &SweepProgress) -> anyhow::Res
         progress.passed(run, "was finished by another process");
         return Ok(None);
     }
-    match fs::remove_dir_all(&dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => anyhow::bail!("{}: {e}", dir.display()),
-        _ => {}
+    let resume = dir.join(CHECKPOINT_FILE).is_file();
+    if !resume {
+        // Stopped before its first checkpoint: start again.
+        match fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => anyhow::bail!("{}: {e}", dir.display()),
+            _ => {}
+        }
     }
     let mut ticker = progress.ticker(run, cost(run));
-    let summary = run.execute(&dir, &mut ticker)?;
+    let summary = run.execute(&dir, &mut ticker, resume)?;
+    if summary.status == RunStatus::Interrupted {
+        progress.passed(run, &format!("stopped after epoch {} (checkpoint kept)", summary.epochs_done));
+        return Ok(None);
+    }
     progress.finished(run, &summary);
     Ok(Some(()))
 }

@@ -76,6 +76,9 @@ impl TrainConfig {
         if self.depth == 0 {
             return err("depth", "must be at least 1".into());
         }
+        if self.epochs == 0 {
+            return err("epochs", "must be at least 1".into());
+        }
         if self.batch_size == 0 {
             return err("batch", "must be at least 1".into());
         }

@@ -20,6 +20,7 @@
 //! assert_eq!(summary.epochs_done, 3);
 //! ```
 
+mod checkpoint;
 mod config;
 mod glyph;
 mod model;
@@ -28,10 +29,11 @@ pub mod reference;
 pub mod sweep;
 mod trainer;
 
+pub use checkpoint::{CheckpointError, TrainState};
 pub use config::{ConfigError, TrainConfig};
 pub use drift_kernels::LossMode;
 pub use glyph::{glyph_mask, GLYPH_LETTERS};
 pub use model::{Layer, Params};
 pub use observer::{EpochRecord, History, Observer, ObserverError, RunStatus, RunSummary};
 pub use sweep::{RunKeys, Shard, Sweep, SweepError};
-pub use trainer::{effective_train_size, evaluate, train, Evaluation, TrainError, Workspace};
+pub use trainer::{effective_train_size, evaluate, train, train_with, Evaluation, TrainError, Workspace};

@@ -1,6 +1,7 @@
 //! The hook through which analysis sees a run: read-only access to the initial and current
 //! parameters after every epoch. The trainer knows nothing of what observers write.
 
+use crate::checkpoint::TrainState;
 use crate::model::Params;
 
 /// What an observer may fail with; the trainer stops and returns it.
@@ -28,6 +29,8 @@ pub enum RunStatus {
     Completed,
     /// The loss or the weights became NaN or infinite; training stopped at that epoch.
     Diverged,
+    /// Stopped on request (SIGINT, SIGTERM) after a batch, with a checkpoint to continue from.
+    Interrupted,
 }
 
 impl RunStatus {
@@ -35,6 +38,7 @@ impl RunStatus {
         match self {
             RunStatus::Completed => "completed",
             RunStatus::Diverged => "diverged",
+            RunStatus::Interrupted => "interrupted",
         }
     }
 }
@@ -61,7 +65,13 @@ pub trait Observer: Send {
     /// After epoch 0 (evaluation before training) and after every epoch of training.
     fn epoch(&mut self, record: &EpochRecord, init: &Params, current: &Params) -> Result<(), ObserverError>;
 
-    /// Once at the end, whatever the status.
+    /// After each epoch's [`Observer::epoch`] (when every table has received that epoch), and
+    /// once more when a run is interrupted between batches: the state to continue from.
+    fn checkpoint(&mut self, _state: &TrainState) -> Result<(), ObserverError> {
+        Ok(())
+    }
+
+    /// Once at the end of a completed or diverged run (not of an interrupted one).
     fn finish(&mut self, _summary: &RunSummary, _init: &Params, _current: &Params) -> Result<(), ObserverError> {
         Ok(())
     }
@@ -77,6 +87,9 @@ impl<const N: usize> Observer for [&mut dyn Observer; N] {
     }
     fn epoch(&mut self, record: &EpochRecord, init: &Params, current: &Params) -> Result<(), ObserverError> {
         self.iter_mut().try_for_each(|o| o.epoch(record, init, current))
+    }
+    fn checkpoint(&mut self, state: &TrainState) -> Result<(), ObserverError> {
+        self.iter_mut().try_for_each(|o| o.checkpoint(state))
     }
     fn finish(&mut self, summary: &RunSummary, init: &Params, current: &Params) -> Result<(), ObserverError> {
         self.iter_mut().try_for_each(|o| o.finish(summary, init, current))

@@ -1,6 +1,7 @@
 //! The SGD loop: Keras's training of the study (plain SGD, shuffled mini-batches, last partial
 //! batch kept), written as a fixed sequence of kernel calls so a run replays bit for bit.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use drift_data::{epoch_order, fill_batch, Dataset, Split};
@@ -9,6 +10,7 @@ use drift_kernels::{
     Kernel, LossMode, MatMut, MatRef,
 };
 
+use crate::checkpoint::TrainState;
 use crate::config::{ConfigError, TrainConfig};
 use crate::model::Params;
 use crate::observer::{EpochRecord, Observer, ObserverError, RunStatus, RunSummary};
@@ -188,91 +190,161 @@ pub fn evaluate(params: &Params, split: &Split, n: usize, mode: LossMode, ws: &m
 /// Trains a network on `data` as `config` says, calling `observer` before training, after
 /// every epoch, and at the end. Runs on a pool of `config.threads` threads (0: all cores).
 pub fn train(config: &TrainConfig, data: &Dataset, observer: &mut dyn Observer) -> Result<RunSummary, TrainError> {
+    train_with(config, data, observer, None, None)
+}
+
+/// [`train`], continuing from `resume` (a checkpoint of this configuration) if given, and
+/// stopping between two batches once `stop` is set: the observer then receives a last
+/// [`Observer::checkpoint`] and the run ends [`RunStatus::Interrupted`]. A resumed run produces
+/// the same bits as one that never stopped.
+pub fn train_with(
+    config: &TrainConfig,
+    data: &Dataset,
+    observer: &mut dyn Observer,
+    resume: Option<TrainState>,
+    stop: Option<&AtomicBool>,
+) -> Result<RunSummary, TrainError> {
     config.validate()?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(config.threads)
         .build()
         .map_err(|e| TrainError::Threads { threads: config.threads, message: e.to_string() })?;
-    pool.install(|| run(config, data, observer))
+    pool.install(|| run(config, data, observer, resume, stop))
 }
 
-/// The number of training samples a configuration uses, checked against the data.
+/// The number of training samples a configuration uses, checked against the data (the batch
+/// must fit in it too).
 pub fn effective_train_size(config: &TrainConfig, data: &Dataset) -> Result<usize, TrainError> {
     let available = data.train.len();
-    match config.train_size {
-        Some(n) if n > available => Err(TrainError::DataMismatch(format!(
-            "train-size: {n} exceeds the {available} training samples of {}",
-            data.name
-        ))),
-        Some(n) => Ok(n),
-        None => Ok(available),
+    let n = match config.train_size {
+        Some(n) if n > available => {
+            return Err(TrainError::DataMismatch(format!(
+                "train-size: {n} exceeds the {available} training samples of {}",
+                data.name
+            )))
+        }
+        Some(n) => n,
+        None => available,
+    };
+    if config.batch_size > n {
+        return Err(TrainError::DataMismatch(format!(
+            "batch: {} is larger than the {n} training samples used",
+            config.batch_size
+        )));
     }
+    Ok(n)
 }
 
-fn run(config: &TrainConfig, data: &Dataset, observer: &mut dyn Observer) -> Result<RunSummary, TrainError> {
+fn run(
+    config: &TrainConfig,
+    data: &Dataset,
+    observer: &mut dyn Observer,
+    resume: Option<TrainState>,
+    stop: Option<&AtomicBool>,
+) -> Result<RunSummary, TrainError> {
     let started = Instant::now();
     let n = effective_train_size(config, data)?;
     let sizes = Params::sizes(data.input_dim, config.width, config.depth, data.classes);
-    let init = Params::init(&sizes, config.seed, config.mask);
-    let mut params = init.clone();
     let kernel = config.resolved_kernel();
-    let mut ws = Workspace::new(&sizes, config.batch_size.min(n), kernel);
+    let mut ws = Workspace::new(&sizes, config.batch_size, kernel);
     let mut eval_ws = Workspace::new(&sizes, EVAL_ROWS, kernel);
     let observed = |r: Result<(), ObserverError>| r.map_err(TrainError::Observer);
+    let stopping = || stop.is_some_and(|s| s.load(Ordering::Relaxed));
 
-    observed(observer.start(&init))?;
-    let epoch_started = Instant::now();
-    let before_train = evaluate(&params, &data.train, n, config.loss, &mut eval_ws);
-    let before_test = evaluate(&params, &data.test, data.test.len(), config.loss, &mut eval_ws);
-    let record = EpochRecord {
-        epoch: 0,
-        train_loss: before_train.loss,
-        train_acc: before_train.acc,
-        test_loss: before_test.loss,
-        test_acc: before_test.acc,
-        seconds: epoch_started.elapsed().as_secs_f64(),
+    let mut state = match resume {
+        Some(state) => {
+            let expected: Vec<(usize, usize)> = sizes.windows(2).map(|p| (p[0], p[1])).collect();
+            let found: Vec<(usize, usize)> = state.params.layers.iter().map(|l| (l.fan_in, l.fan_out)).collect();
+            if found != expected || state.init.layers.len() != expected.len() {
+                return Err(TrainError::DataMismatch(format!(
+                    "checkpoint: layer sizes {found:?}, expected {expected:?}"
+                )));
+            }
+            state
+        }
+        None => {
+            let init = Params::init(&sizes, config.seed, config.mask);
+            observed(observer.start(&init))?;
+            let epoch_started = Instant::now();
+            let before_train = evaluate(&init, &data.train, n, config.loss, &mut eval_ws);
+            let before_test = evaluate(&init, &data.test, data.test.len(), config.loss, &mut eval_ws);
+            let record = EpochRecord {
+                epoch: 0,
+                train_loss: before_train.loss,
+                train_acc: before_train.acc,
+                test_loss: before_test.loss,
+                test_acc: before_test.acc,
+                seconds: epoch_started.elapsed().as_secs_f64(),
+            };
+            observed(observer.epoch(&record, &init, &init))?;
+            let state = TrainState {
+                epochs_done: 0,
+                batch: 0,
+                loss_sum: 0.0,
+                correct: 0,
+                seen: 0,
+                wall_seconds: started.elapsed().as_secs_f64(),
+                params: init.clone(),
+                init,
+            };
+            observed(observer.checkpoint(&state))?;
+            state
+        }
     };
-    observed(observer.epoch(&record, &init, &params))?;
+    let wall_before = state.wall_seconds - started.elapsed().as_secs_f64();
+    let wall = |started: &Instant| wall_before + started.elapsed().as_secs_f64();
 
     let mut status = RunStatus::Completed;
-    let mut epochs_done = 0;
-    for epoch in 1..=config.epochs {
+    while state.epochs_done < config.epochs {
+        let epoch = state.epochs_done + 1;
         let epoch_started = Instant::now();
         let order = epoch_order(n, config.seed, epoch);
-        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
-        for batch in order.chunks(config.batch_size) {
+        for batch in order.chunks(config.batch_size).skip(state.batch as usize) {
+            if stopping() {
+                state.wall_seconds = wall(&started);
+                observed(observer.checkpoint(&state))?;
+                return Ok(RunSummary {
+                    status: RunStatus::Interrupted,
+                    epochs_done: state.epochs_done,
+                    wall_seconds: state.wall_seconds,
+                });
+            }
             ws.load_batch(&data.train, batch);
-            let loss = ws.gradients(&params, batch.len(), config.loss);
+            let loss = ws.gradients(&state.params, batch.len(), config.loss);
             // Keras's epoch loss: batch means weighted by batch size, i.e. the per-sample mean.
-            loss_sum += loss.loss_sum;
-            correct += loss.correct;
-            seen += batch.len();
+            state.loss_sum += loss.loss_sum;
+            state.correct += loss.correct as u64;
+            state.seen += batch.len() as u64;
+            state.batch += 1;
             if !loss.loss_sum.is_finite() {
                 status = RunStatus::Diverged;
                 break;
             }
-            ws.apply_sgd(&mut params, config.lr as f32);
-            observer.batch(epoch, seen, n);
+            ws.apply_sgd(&mut state.params, config.lr as f32);
+            observer.batch(epoch, state.seen as usize, n);
         }
-        if !params.all_finite() {
+        if !state.params.all_finite() {
             status = RunStatus::Diverged;
         }
-        let test = evaluate(&params, &data.test, data.test.len(), config.loss, &mut eval_ws);
+        let test = evaluate(&state.params, &data.test, data.test.len(), config.loss, &mut eval_ws);
         let record = EpochRecord {
             epoch,
-            train_loss: loss_sum / seen as f64,
-            train_acc: correct as f64 / seen as f64,
+            train_loss: state.loss_sum / state.seen as f64,
+            train_acc: state.correct as f64 / state.seen as f64,
             test_loss: test.loss,
             test_acc: test.acc,
             seconds: epoch_started.elapsed().as_secs_f64(),
         };
-        observed(observer.epoch(&record, &init, &params))?;
-        epochs_done = epoch;
+        observed(observer.epoch(&record, &state.init, &state.params))?;
+        state.epochs_done = epoch;
+        (state.batch, state.loss_sum, state.correct, state.seen) = (0, 0.0, 0, 0);
+        state.wall_seconds = wall(&started);
         if status == RunStatus::Diverged {
             break;
         }
+        observed(observer.checkpoint(&state))?;
     }
-    let summary = RunSummary { status, epochs_done, wall_seconds: started.elapsed().as_secs_f64() };
-    observed(observer.finish(&summary, &init, &params))?;
+    let summary = RunSummary { status, epochs_done: state.epochs_done, wall_seconds: wall(&started) };
+    observed(observer.finish(&summary, &state.init, &state.params))?;
     Ok(summary)
 }

@@ -1,0 +1,88 @@
+//! A run stopped between two batches and continued from its checkpoint ends with the same bits
+//! as a run that never stopped: parameters, and every epoch's losses and accuracies.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use drift_data::{synthetic::SyntheticConfig, DatasetSpec, LoadOptions};
+use drift_train::{
+    train, train_with, EpochRecord, LossMode, Observer, ObserverError, Params, RunStatus, RunSummary, TrainConfig,
+    TrainState,
+};
+
+/// Keeps the records, the last checkpoint and the final parameters; raises `stop` after
+/// `stop_after` batches.
+struct Recorder<'a> {
+    records: Vec<EpochRecord>,
+    checkpoint: Option<TrainState>,
+    final_params: Option<Params>,
+    batches: usize,
+    stop_after: usize,
+    stop: &'a AtomicBool,
+}
+
+impl Observer for Recorder<'_> {
+    fn batch(&mut self, _epoch: u32, _done: usize, _total: usize) {
+        self.batches += 1;
+        if self.batches == self.stop_after {
+            self.stop.store(true, Ordering::Relaxed);
+        }
+    }
+    fn epoch(&mut self, record: &EpochRecord, _init: &Params, _current: &Params) -> Result<(), ObserverError> {
+        self.records.push(EpochRecord { seconds: 0.0, ..*record });
+        Ok(())
+    }
+    fn checkpoint(&mut self, state: &TrainState) -> Result<(), ObserverError> {
+        // Through the bytes, as a resumed process would read it.
+        self.checkpoint = Some(TrainState::decode(&state.encode("run"), "run").unwrap());
+        Ok(())
+    }
+    fn finish(&mut self, _s: &RunSummary, _init: &Params, current: &Params) -> Result<(), ObserverError> {
+        self.final_params = Some(current.clone());
+        Ok(())
+    }
+}
+
+fn recorder(stop: &AtomicBool, stop_after: usize) -> Recorder<'_> {
+    Recorder { records: vec![], checkpoint: None, final_params: None, batches: 0, stop_after, stop }
+}
+
+#[test]
+fn stopping_anywhere_and_resuming_changes_no_bit() {
+    let mut opts = LoadOptions::new(3);
+    opts.synthetic = SyntheticConfig { train: 700, test: 200, ..SyntheticConfig::default() };
+    let data = drift_data::load(&DatasetSpec::Synthetic, &opts).unwrap();
+    for loss in [LossMode::KerasClipped, LossMode::Logits] {
+        let config =
+            TrainConfig { width: 24, epochs: 4, seed: 3, batch_size: 64, threads: 2, loss, ..TrainConfig::default() };
+        let never = AtomicBool::new(false);
+        let mut whole = recorder(&never, 0);
+        train(&config, &data, &mut whole).unwrap();
+        // 11 batches per epoch: stop at an epoch boundary, mid-epoch, and twice in a row.
+        for stops in [vec![11], vec![5], vec![17, 9]] {
+            let mut state = None;
+            let mut records = vec![];
+            for &at in &stops {
+                let stop = AtomicBool::new(false);
+                let mut part = recorder(&stop, at);
+                let summary = train_with(&config, &data, &mut part, state.take(), Some(&stop)).unwrap();
+                assert_eq!(summary.status, RunStatus::Interrupted);
+                records.extend(part.records);
+                state = part.checkpoint;
+            }
+            let mut rest = recorder(&never, 0);
+            let summary = train_with(&config, &data, &mut rest, state, None).unwrap();
+            assert_eq!(summary.status, RunStatus::Completed);
+            assert_eq!(summary.epochs_done, 4);
+            records.extend(rest.records);
+            let bits = |p: &Params| {
+                p.layers.iter().flat_map(|l| l.w.iter().chain(&l.b).map(|v| v.to_bits())).collect::<Vec<_>>()
+            };
+            assert_eq!(
+                bits(rest.final_params.as_ref().unwrap()),
+                bits(whole.final_params.as_ref().unwrap()),
+                "{stops:?}"
+            );
+            assert_eq!(records, whole.records, "{stops:?}: no epoch duplicated or missing");
+        }
+    }
+}
