@@ -169,6 +169,33 @@ impl Planned {
     }
 }
 
+/// Checks, before any work, that `out` can be created and written: its nearest existing
+/// ancestor must be a folder where a file can be made (a read-only or full file system is
+/// refused here, not after the first epoch). Creates nothing that stays.
+pub fn check_writable(option: &str, out: &Path) -> anyhow::Result<()> {
+    let mut existing = out;
+    while !existing.exists() {
+        match existing.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => existing = parent,
+            _ => {
+                existing = Path::new(".");
+                break;
+            }
+        }
+    }
+    if !existing.is_dir() {
+        return Err(bad_input(format!("{option} {}: {} is not a folder", out.display(), existing.display())));
+    }
+    let probe = existing.join(format!(".drift-write-probe-{}", std::process::id()));
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(bad_input(format!("{option} {}: cannot write in {}: {e}", out.display(), existing.display()))),
+    }
+}
+
 /// The number of cores this process may use.
 pub fn available_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())

@@ -14,7 +14,7 @@ use drift_train::{RunStatus, Shard, Sweep};
 use crate::args::SweepArgs;
 use crate::bad_input;
 use crate::progress::SweepProgress;
-use crate::run::{available_threads, load_data, resolve, Planned};
+use crate::run::{available_threads, check_writable, load_data, resolve, Planned};
 
 /// What to run and where: a parsed sweep plus the options of `drift sweep`.
 pub struct SweepPlan {
@@ -131,6 +131,7 @@ fn cost(run: &Planned) -> u64 {
 /// Runs the sweep's shard: finished runs are skipped with `--resume` (and refused without it),
 /// unfinished ones continue from their checkpoint (or start again if they have none).
 pub fn execute(plan: &SweepPlan) -> anyhow::Result<SweepOutcome> {
+    check_writable("--out", &plan.out)?;
     let runs = plan_runs(plan)?;
     let run_ids = runs.iter().map(|r| r.run_id().to_string()).collect();
     let (mut todo, mut skipped) = (Vec::new(), 0);

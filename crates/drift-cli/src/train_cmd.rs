@@ -10,12 +10,19 @@ use drift_train::{RunKeys, RunStatus};
 use crate::args::TrainArgs;
 use crate::bad_input;
 use crate::progress::Progress;
-use crate::run::{load_data, resolve, Planned};
+use crate::run::{check_writable, load_data, resolve, Planned};
 use crate::signals::Interrupted;
 
 fn read_config_file(path: &Path) -> anyhow::Result<RunKeys> {
     let text = fs::read_to_string(path).map_err(|e| bad_input(format!("--config {}: {e}", path.display())))?;
-    toml::from_str(&text).map_err(|e| bad_input(format!("--config {}: {}", path.display(), e.message())))
+    toml::from_str(&text).map_err(|e| {
+        // Name the line at fault: serde's message alone does not say which key has a bad value.
+        let at = e.span().map(|span| {
+            let line = text[..span.start].matches('\n').count();
+            format!(" (line {}: `{}`)", line + 1, text.lines().nth(line).unwrap_or("").trim())
+        });
+        bad_input(format!("--config {}: {}{}", path.display(), e.message(), at.unwrap_or_default()))
+    })
 }
 
 /// Refuses an output folder that already holds files: a run is never overwritten.
@@ -70,6 +77,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     if !args.resume {
         check_out_dir(&args.out)?;
     }
+    check_writable("--out", &args.out)?;
     let data = Arc::new(load_data(&resolved)?);
     let planned = Planned::new(resolved, data).map_err(bad_input)?;
     if args.resume && !check_resumable(&args.out, planned.run_id())? {

@@ -34,13 +34,13 @@ struct Case {
 }
 
 impl Case {
-    /// A valid 4-file IDX data set (20 train, 10 test, 4×4 pixels, 3 classes).
+    /// A valid 4-file IDX data set (200 train, 10 test, 4×4 pixels, 3 classes).
     fn new() -> Case {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir(dir.path().join("data")).unwrap();
         let case = Case { dir };
-        case.write(TRAIN_IMAGES, &images(20));
-        case.write(TRAIN_LABELS, &labels(20, 3));
+        case.write(TRAIN_IMAGES, &images(200));
+        case.write(TRAIN_LABELS, &labels(200, 3));
         case.write(TEST_IMAGES, &images(10));
         case.write(TEST_LABELS, &labels(10, 3));
         case
@@ -125,7 +125,7 @@ fn valid_idx_data_trains() {
 #[test]
 fn wrong_magic() {
     let case = Case::new();
-    let mut bytes = images(20);
+    let mut bytes = images(200);
     bytes[0] = 0x1f;
     case.write(TRAIN_IMAGES, &bytes);
     case.expect_file_error(TRAIN_IMAGES, &["magic"]);
@@ -141,7 +141,7 @@ fn wrong_element_type() {
 #[test]
 fn header_promises_more_data_than_the_file_has() {
     let case = Case::new();
-    let mut bytes = images(20);
+    let mut bytes = images(200);
     bytes.truncate(bytes.len() - 5);
     case.write(TRAIN_IMAGES, &bytes);
     case.expect_file_error(TRAIN_IMAGES, &["promises"]);
@@ -150,7 +150,7 @@ fn header_promises_more_data_than_the_file_has() {
 #[test]
 fn trailing_bytes() {
     let case = Case::new();
-    let mut bytes = labels(20, 3);
+    let mut bytes = labels(200, 3);
     bytes.extend_from_slice(&[1, 2, 3]);
     case.write(TRAIN_LABELS, &bytes);
     case.expect_file_error(TRAIN_LABELS, &["trailing"]);
@@ -167,10 +167,13 @@ fn label_count_differs_from_image_count() {
 fn label_not_below_the_class_count() {
     // Named MNIST-family sets have 10 classes; check it through --data-dir with a label of 10.
     let case = Case::new();
-    let mut bytes = labels(20, 3);
+    let mut bytes = labels(200, 3);
     let last = bytes.len() - 1;
     bytes[last] = 10;
     case.write(TRAIN_LABELS, &bytes);
+    // MNIST-shaped images, so that the shape check passes.
+    case.write(TRAIN_IMAGES, &idx(0x08, &[200, 28, 28], &vec![0; 200 * 784]));
+    case.write(TEST_IMAGES, &idx(0x08, &[10, 28, 28], &vec![0; 10 * 784]));
     let data = case.data();
     let output = Command::new(env!("CARGO_BIN_EXE_drift"))
         .args(["train", "--dataset", "mnist", "--data-dir", data.to_str().unwrap(), "--epochs", "1"])
@@ -185,7 +188,7 @@ fn label_not_below_the_class_count() {
 fn corrupt_gzip() {
     let case = Case::new();
     fs::remove_file(case.data().join(TRAIN_IMAGES)).unwrap();
-    let mut gz = gzip(&images(20));
+    let mut gz = gzip(&images(200));
     let middle = gz.len() / 2;
     gz[middle..].iter_mut().for_each(|b| *b = !*b);
     let name = format!("{TRAIN_IMAGES}.gz");
@@ -197,7 +200,7 @@ fn corrupt_gzip() {
 fn gzip_is_accepted_and_cached() {
     let case = Case::new();
     fs::remove_file(case.data().join(TRAIN_IMAGES)).unwrap();
-    case.write(&format!("{TRAIN_IMAGES}.gz"), &gzip(&images(20)));
+    case.write(&format!("{TRAIN_IMAGES}.gz"), &gzip(&images(200)));
     let output = case.drift(&[]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(leftovers(&case.cache()), Vec::<String>::new());
@@ -265,4 +268,116 @@ fn a_finished_run_is_never_overwritten() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("not empty"));
     assert_eq!(fs::read(case.out().join("runs.parquet")).unwrap(), before);
+}
+
+#[test]
+fn config_values_of_the_wrong_type_or_out_of_range() {
+    let case = Case::new();
+    let config = case.dir.path().join("run.toml");
+    for (text, key) in [
+        ("width = \"wide\"", "width"),
+        ("width = 0", "width"),
+        ("depth = 0", "depth"),
+        ("epochs = 0", "epochs"),
+        ("epochs = -3", "epochs"),
+        ("lr = 0.0", "lr"),
+        ("lr = -0.1", "lr"),
+        ("lr = nan", "lr"),
+        ("batch = 0", "batch"),
+        ("batch = 201", "batch"),
+        ("seed = 1.5", "seed"),
+        ("mask = 7", "mask"),
+    ] {
+        fs::write(&config, format!("{text}\n")).unwrap();
+        // No flags that would override the file's keys.
+        let output = Command::new(env!("CARGO_BIN_EXE_drift"))
+            .args(["train", "--dataset", &format!("idx:{}", case.data().display()), "--config"])
+            .args([config.to_str().unwrap(), "--out", case.out().to_str().unwrap()])
+            .env("DRIFT_CACHE", case.cache())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{text}: {stderr}");
+        assert!(stderr.contains(key), "{text}: message names {key}: {stderr}");
+        assert!(!case.out().exists(), "{text} left output behind");
+    }
+}
+
+#[test]
+fn a_data_folder_that_is_a_file() {
+    let case = Case::new();
+    let file = case.data().join(TRAIN_IMAGES);
+    let idx = format!("idx:{}", file.display());
+    for args in [vec!["--dataset", &idx], vec!["--dataset", "mnist", "--data-dir", file.to_str().unwrap()]] {
+        let output = Command::new(env!("CARGO_BIN_EXE_drift"))
+            .args(["train", "--epochs", "1"])
+            .args(&args)
+            .args(["--out", case.out().to_str().unwrap()])
+            .env("DRIFT_CACHE", case.cache())
+            .output()
+            .unwrap();
+        case.expect_bad_input(output, &file, &["not a directory"]);
+    }
+}
+
+#[test]
+fn idx_files_of_the_wrong_shape_for_the_data_set() {
+    // Valid IDX files, but 4×4 images: not MNIST.
+    let case = Case::new();
+    let output = Command::new(env!("CARGO_BIN_EXE_drift"))
+        .args(["train", "--dataset", "mnist", "--epochs", "1", "--out", case.out().to_str().unwrap()])
+        .env("MNIST_DIR", case.data())
+        .env("DRIFT_CACHE", case.cache())
+        .output()
+        .unwrap();
+    case.expect_bad_input(output, &case.data().join(TRAIN_IMAGES), &["28×28", "4×4"]);
+}
+
+#[test]
+fn an_output_folder_that_holds_another_run() {
+    let case = Case::new();
+    assert!(case.drift(&[]).status.success());
+    let output = case.drift(&["--seed", "5", "--resume"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--out") && stderr.contains("another configuration"), "{stderr}");
+    let finished = case.drift(&["--resume"]);
+    assert!(finished.status.success());
+    assert!(String::from_utf8_lossy(&finished.stderr).contains("already finished"));
+}
+
+/// Runs `body` with a fresh tmpfs mounted at a folder under `root` (root only; otherwise the
+/// test says why it is skipped and passes).
+fn with_tmpfs(root: &Path, options: &str, body: impl FnOnce(&Path)) {
+    let mount_point = root.join("mnt");
+    fs::create_dir_all(&mount_point).unwrap();
+    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", options, "tmpfs"]).arg(&mount_point).output();
+    match mounted {
+        Ok(out) if out.status.success() => {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&mount_point)));
+            let _ = Command::new("umount").arg(&mount_point).status();
+            if let Err(panic) = result {
+                std::panic::resume_unwind(panic);
+            }
+        }
+        other => eprintln!("SKIPPED: cannot mount a tmpfs here (needs root): {other:?}"),
+    }
+}
+
+#[test]
+fn a_read_only_results_folder() {
+    let case = Case::new();
+    with_tmpfs(case.dir.path(), "ro,size=1m", |ro| {
+        let out = ro.join("results").join("run");
+        let dataset = format!("idx:{}", case.data().display());
+        let output = Command::new(env!("CARGO_BIN_EXE_drift"))
+            .args(["train", "--dataset", &dataset, "--width", "8", "--epochs", "1", "--out", out.to_str().unwrap()])
+            .env("DRIFT_CACHE", case.cache())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("--out") && stderr.contains(&out.display().to_string()), "{stderr}");
+        assert!(stderr.to_lowercase().contains("read-only"), "{stderr}");
+    });
 }

@@ -130,6 +130,12 @@ fn load_idx(location: &Location, cache_dir: &Path) -> Result<Dataset, DataError>
             ),
         });
     }
+    if location.official.is_some() && dims[1..] != [28, 28] {
+        return Err(DataError::Format {
+            path: train_images.path.clone(),
+            reason: format!("{} images are 28×28 pixels, these are {}×{}", location.name, dims[1], dims[2]),
+        });
+    }
     let limit = location.official.map(|set| (set, MNIST_CLASSES));
     let train = split(train_images, train_labels, limit)?;
     let test = split(test_images, test_labels, limit)?;
