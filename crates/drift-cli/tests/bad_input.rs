@@ -381,3 +381,45 @@ fn a_read_only_results_folder() {
         assert!(stderr.to_lowercase().contains("read-only"), "{stderr}");
     });
 }
+
+#[test]
+fn a_full_disk_stops_the_run_keeps_the_checkpoint_and_resume_continues() {
+    let case = Case::new();
+    let reference = case.dir.path().join("reference");
+    let dataset = format!("idx:{}", case.data().display());
+    let train = |out: &Path, extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_drift"))
+            .args(["train", "--dataset", &dataset, "--width", "96", "--epochs", "12", "--batch", "50"])
+            .args(["--snapshots", "every:1", "--threads", "1", "--out", out.to_str().unwrap()])
+            .args(extra)
+            .env("DRIFT_CACHE", case.cache())
+            .output()
+            .unwrap()
+    };
+    assert!(train(&reference, &[]).status.success());
+    with_tmpfs(case.dir.path(), "size=256k", |disk| {
+        let out = disk.join("run");
+        let full = train(&out, &[]);
+        let stderr = String::from_utf8_lossy(&full.stderr);
+        assert_eq!(full.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("No space left on device") && stderr.contains(&out.display().to_string()), "{stderr}");
+        // The last good checkpoint is there, and every file under a final name is whole.
+        assert!(out.join(drift_analysis::CHECKPOINT_FILE).is_file());
+        assert!(!out.join("runs.parquet").exists());
+        let snapshots = drift_analysis::read::snapshot_epochs(&out);
+        assert!(!snapshots.is_empty() && snapshots.len() < 13, "{snapshots:?}");
+        for epoch in &snapshots {
+            let path = out.join("snapshots").join(format!("epoch={epoch:06}.parquet"));
+            drift_analysis::read::read_weight_matrix(&path, 2).unwrap_or_else(|e| panic!("{e}"));
+        }
+        // Space is back: the run continues and ends as if nothing had happened.
+        let grown = Command::new("mount").args(["-o", "remount,size=64m"]).arg(disk).status().unwrap();
+        assert!(grown.success());
+        let resumed = train(&out, &["--resume"]);
+        assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+        for epoch in 0..=12 {
+            let name = format!("snapshots/epoch={epoch:06}.parquet");
+            assert_eq!(fs::read(out.join(&name)).unwrap(), fs::read(reference.join(&name)).unwrap(), "{name}");
+        }
+    });
+}
