@@ -188,3 +188,32 @@ fn two_processes_on_one_sweep_train_each_run_once() {
     assert!(sweep(&file, &reference, &[]).status.success());
     assert_eq!(tables(&shared), tables(&reference), "no corrupt or duplicated run");
 }
+
+#[test]
+fn diverging_runs_are_results_and_the_sweep_goes_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("sweep.toml");
+    fs::write(
+        &file,
+        "dataset = 'synthetic'\ntrain-size = 400\nepochs = 5\nwidth = 16\nthreads = 1\nsnapshots = 'every:1'\n\
+         lr = [0.1, 500.0]\nloss = ['keras-clipped', 'logits']\n",
+    )
+    .unwrap();
+    let out_dir = tmp.path().join("out");
+    let out = sweep(&file, &out_dir, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let runs = read_sweep(&out_dir).unwrap();
+    assert_eq!(runs.len(), 4, "every run finished");
+    for run in &runs {
+        let diverging = run.run.lr > 1.0;
+        assert_eq!(run.run.status == "diverged", diverging, "{} lr {}: {}", run.run.loss_mode, run.run.lr, run.run.status);
+        if diverging {
+            let at = run.run.divergence_epoch.expect("divergence epoch recorded");
+            // The tables are intact up to the epoch it diverged at.
+            let epochs: Vec<i32> = run.history.iter().map(|h| h.epoch).collect();
+            assert_eq!(epochs, (0..=run.run.epochs_done).collect::<Vec<_>>());
+            assert!(at <= run.run.epochs_done);
+            assert!(run.deviation.iter().all(|d| d.epoch <= run.run.epochs_done));
+        }
+    }
+}
