@@ -206,7 +206,14 @@ fn diverging_runs_are_results_and_the_sweep_goes_on() {
     assert_eq!(runs.len(), 4, "every run finished");
     for run in &runs {
         let diverging = run.run.lr > 1.0;
-        assert_eq!(run.run.status == "diverged", diverging, "{} lr {}: {}", run.run.loss_mode, run.run.lr, run.run.status);
+        assert_eq!(
+            run.run.status == "diverged",
+            diverging,
+            "{} lr {}: {}",
+            run.run.loss_mode,
+            run.run.lr,
+            run.run.status
+        );
         if diverging {
             let at = run.run.divergence_epoch.expect("divergence epoch recorded");
             // The tables are intact up to the epoch it diverged at.

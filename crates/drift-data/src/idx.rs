@@ -206,6 +206,23 @@ fn map_file(raw_path: &Path, shown: &Path) -> Result<Mmap, DataError> {
     unsafe { Mmap::map(&file) }.map_err(|source| DataError::Io { path: raw_path.to_path_buf(), source })
 }
 
+/// The largest IDX file drift reads (8 GiB; EMNIST, the largest of the family, is under 1 GiB).
+pub const MAX_IDX_BYTES: u64 = 1 << 33;
+
+/// The total file length an IDX header promises, once `head` holds the whole header (magic
+/// and dimensions); `None` before that, or if the header is not one drift reads (the full
+/// check after decompression then says why).
+fn promised_length(head: &[u8]) -> Option<u64> {
+    let ndims = usize::from(*head.get(3)?);
+    if head[0] != 0 || head[1] != 0 || ndims == 0 || ndims > 3 || head.len() < 4 + 4 * ndims {
+        return None;
+    }
+    let data = head[4..4 + 4 * ndims]
+        .chunks_exact(4)
+        .try_fold(1u64, |acc, c| acc.checked_mul(u64::from(u32::from_be_bytes([c[0], c[1], c[2], c[3]]))));
+    Some(data.map_or(u64::MAX, |d| d.saturating_add(4 + 4 * ndims as u64)))
+}
+
 /// The decompressed copy of `gz` in the cache: `<cache_dir>/idx/<first 16 hex of sha256>-<name>`,
 /// keyed by the hash of the `.gz` content so that different sources never collide. Written once
 /// through a temporary file in the same directory and a rename, so the cache holds complete files
@@ -228,12 +245,34 @@ pub fn cached_raw(gz: &Path, gz_sha256: &str, cache_dir: &Path) -> Result<PathBu
     let mut decoder = MultiGzDecoder::new(BufReader::new(input));
     let mut out = BufWriter::new(temp.as_file());
     let mut buf = vec![0u8; 1 << 16];
+    // The first bytes are the IDX header; once it is in, the length it promises bounds what we
+    // accept, so a small .gz that inflates without end (a "gzip bomb") cannot fill the disk.
+    let mut head = Vec::with_capacity(16);
+    let mut limit = MAX_IDX_BYTES;
+    let mut written = 0u64;
+    let too_big = |reason: String| DataError::Gzip { path: gz.to_path_buf(), reason };
     loop {
         // Decoder errors (bad header, bad deflate data, CRC, truncation) are the .gz's fault.
         let n =
             decoder.read(&mut buf).map_err(|e| DataError::Gzip { path: gz.to_path_buf(), reason: e.to_string() })?;
         if n == 0 {
             break;
+        }
+        if head.len() < 16 {
+            let take = (16 - head.len()).min(n);
+            head.extend_from_slice(&buf[..take]);
+            if let Some(promised) = promised_length(&head) {
+                limit = limit.min(promised);
+                if promised > MAX_IDX_BYTES {
+                    return Err(too_big(format!(
+                        "its IDX header claims {promised} bytes, more than drift reads ({MAX_IDX_BYTES})"
+                    )));
+                }
+            }
+        }
+        written += n as u64;
+        if written > limit {
+            return Err(too_big(format!("decompresses to more than the {limit} bytes its IDX header promises")));
         }
         out.write_all(&buf[..n]).map_err(io_at(temp.path()))?;
     }
@@ -363,6 +402,25 @@ pub(crate) mod tests {
         assert_eq!(second.data(), &[1, 2, 3, 4]);
         assert_eq!((before.ino(), before.mtime_nsec()), (after.ino(), after.mtime_nsec()));
         assert_eq!(fs::read_dir(cache.join("idx")).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_gzip_bomb_stops_at_the_length_its_header_promises() {
+        let dir = tempfile::tempdir().unwrap();
+        // A label file promising 10 bytes, followed by a megabyte of zeros.
+        let mut bytes = idx_bytes(&[10], &[0; 10]);
+        bytes.extend(std::iter::repeat_n(0u8, 1 << 20));
+        let gz = dir.path().join("train-labels-idx1-ubyte.gz");
+        std::fs::write(&gz, gzip(&bytes)).unwrap();
+        let err = open(&gz, Kind::Labels, &dir.path().join("cache")).unwrap_err().to_string();
+        assert!(err.contains("more than the 18 bytes"), "{err}");
+        // A header claiming more than drift reads is refused at once.
+        let huge = idx_bytes(&[u32::MAX, 1 << 16, 1 << 16], &[]);
+        std::fs::write(&gz, gzip(&huge)).unwrap();
+        let err = open(&gz, Kind::Images, &dir.path().join("cache")).unwrap_err().to_string();
+        assert!(err.contains("more than drift reads"), "{err}");
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("cache/idx")).unwrap().collect();
+        assert!(leftovers.is_empty(), "no partial cache file");
     }
 
     #[test]

@@ -299,6 +299,13 @@ mod tests {
         fs::write(dir.join("t10k-labels-idx1-ubyte"), idx_bytes(&[4], &[3, 2, 1, 0])).unwrap();
     }
 
+    /// The same with MNIST-shaped (28×28) images, as the named sets require.
+    fn mnist_shaped_set(dir: &Path) {
+        fake_set(dir);
+        fs::write(dir.join("train-images-idx3-ubyte"), idx_bytes(&[6, 28, 28], &[200; 6 * 784])).unwrap();
+        fs::write(dir.join("t10k-images-idx3-ubyte"), idx_bytes(&[4, 28, 28], &[100; 4 * 784])).unwrap();
+    }
+
     fn options(dir: &Path) -> LoadOptions {
         LoadOptions { data_dir: Some(dir.to_path_buf()), cache_dir: dir.join("cache"), ..LoadOptions::new(0) }
     }
@@ -310,7 +317,7 @@ mod tests {
     #[test]
     fn checksum_mismatch_is_an_error_for_a_named_set() {
         let dir = tempfile::tempdir().unwrap();
-        fake_set(dir.path());
+        mnist_shaped_set(dir.path());
         for (spec, set) in [(DatasetSpec::Mnist, "mnist"), (DatasetSpec::FashionMnist, "fashion-mnist")] {
             let e = load(&spec, &options(dir.path())).unwrap_err().to_string();
             let path = dir.path().join("train-images-idx3-ubyte");
@@ -359,7 +366,7 @@ mod tests {
     #[test]
     fn label_at_or_above_the_class_count_is_rejected_for_named_sets() {
         let dir = tempfile::tempdir().unwrap();
-        fake_set(dir.path());
+        mnist_shaped_set(dir.path());
         fs::write(dir.path().join("t10k-labels-idx1-ubyte"), idx_bytes(&[4], &[3, 10, 1, 0])).unwrap();
         let e = load(&DatasetSpec::Mnist, &options(dir.path())).unwrap_err().to_string();
         let labels = dir.path().join("t10k-labels-idx1-ubyte");
@@ -367,6 +374,14 @@ mod tests {
         // Under idx: the same file simply has 11 classes.
         let data = load(&DatasetSpec::Idx(dir.path().to_path_buf()), &options(dir.path())).unwrap();
         assert_eq!(data.classes, 11);
+    }
+
+    #[test]
+    fn named_sets_must_have_28_by_28_images() {
+        let dir = tempfile::tempdir().unwrap();
+        fake_set(dir.path());
+        let e = load(&DatasetSpec::Mnist, &options(dir.path())).unwrap_err().to_string();
+        assert!(e.contains("train-images-idx3-ubyte") && e.contains("28×28") && e.contains("2×2"), "{e}");
     }
 
     #[test]
