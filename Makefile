@@ -10,7 +10,9 @@ PROFILE ?= quick
 OUT     ?= results/$(PROFILE)
 FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: all setup build venv datasets test reproduce bench clean
+FUZZ_SECONDS ?= 20
+
+.PHONY: all setup build venv datasets test fuzz reproduce bench clean
 
 all: build
 
@@ -39,10 +41,25 @@ datasets:
 	  echo "               tests that need it will report themselves as skipped"; \
 	fi
 
-## test: Rust unit and integration tests, then the Python tests (NumPy reference, DuckDB, Polars)
+## test: Rust unit and integration tests, the Python tests (NumPy reference, DuckDB, Polars,
+## crashes), then a short run of each fuzz target
 test: setup
 	$(CARGO) test --release --locked --workspace
 	DRIFT_BIN=$(CURDIR)/$(DRIFT) $(PY) -m pytest -q tests/python
+	$(MAKE) fuzz
+
+## fuzz: each cargo-fuzz target for FUZZ_SECONDS from the committed seeds (new finds go to a
+## temporary folder); needs a nightly toolchain, installs cargo-fuzz
+fuzz:
+	@if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then \
+	  echo "fuzz: SKIPPED: no nightly Rust toolchain here (rustup toolchain install nightly)"; exit 0; \
+	fi; \
+	command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz || exit 1; \
+	for target in idx_reader idx_gz config; do \
+	  found=$$(mktemp -d); \
+	  (cd fuzz && $(CARGO) +nightly fuzz run $$target $$found corpus/$$target -- -max_total_time=$(FUZZ_SECONDS)) || exit 1; \
+	  rm -rf $$found; \
+	done
 
 ## reproduce: the sweep of results/profiles/$(PROFILE).toml (resumed if interrupted), the figures
 ## and REPORT.md into results/$(PROFILE)/

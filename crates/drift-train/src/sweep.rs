@@ -105,7 +105,8 @@ impl FromStr for Sweep {
         for (g, grid) in grids.into_iter().enumerate() {
             let mut merged = table.clone();
             merged.extend(grid);
-            for combination in product(&merged).map_err(|e| SweepError(format!("grid {}: {e}", g + 1)))? {
+            let budget = MAX_RUNS - runs.len();
+            for combination in product(&merged, budget).map_err(|e| SweepError(format!("grid {}: {e}", g + 1)))? {
                 let keys = RunKeys::deserialize(Value::Table(combination))
                     .map_err(|e| SweepError(format!("grid {}: {}", g + 1, e.message())))?;
                 runs.push(keys);
@@ -115,9 +116,20 @@ impl FromStr for Sweep {
     }
 }
 
+/// The most runs a sweep may expand to: far beyond any study, small enough to list in memory.
+pub const MAX_RUNS: usize = 100_000;
+
 /// Every combination of the array values of `table` (scalars stay as they are), in key order
-/// with the last key varying fastest.
-fn product(table: &Table) -> Result<Vec<Table>, String> {
+/// with the last key varying fastest; refused if there would be more than `budget`.
+fn product(table: &Table, budget: usize) -> Result<Vec<Table>, String> {
+    let count = table.values().try_fold(1usize, |n, v| match v {
+        Value::Array(values) => n.checked_mul(values.len()),
+        _ => Some(n),
+    });
+    match count {
+        Some(n) if n <= budget => {}
+        _ => return Err(format!("the sweep multiplies out to more than {MAX_RUNS} runs")),
+    }
     let mut combos = vec![Table::new()];
     let mut keys: Vec<&String> = table.keys().collect();
     keys.sort();
@@ -219,6 +231,11 @@ mod tests {
         assert!(err.contains("grid 2") && err.contains("widht"), "{err}");
         let err = "width = []".parse::<Sweep>().unwrap_err().0;
         assert!(err.contains("width: empty list"), "{err}");
+        let err = "a = [1,2,3,4,5,6,7,8,9,10]\nb = [1,2,3,4,5,6,7,8,9,10]\nc = [1,2,3,4,5,6,7,8,9,10]\nd = [1,2,3,4,5,6,7,8,9,10]\ne = [1,2,3,4,5,6,7,8,9,10]\nf = [1,2]"
+            .parse::<Sweep>()
+            .unwrap_err()
+            .0;
+        assert!(err.contains("more than 100000 runs"), "{err}");
         let err = "width = 'wide'".parse::<Sweep>().unwrap_err().0;
         assert!(err.contains("grid 1"), "{err}");
     }
