@@ -240,7 +240,8 @@ fn fused_equals_separate_on_training_shapes() {
     }
 }
 
-/// The same bits on 1, 2 and 3 threads for every epilogue, layout and kernel.
+/// The same bits on 1, 2 and 3 threads for every epilogue, layout and kernel, on shapes above
+/// and below the size where a product runs on the calling thread.
 #[test]
 fn fused_bits_do_not_depend_on_thread_count() {
     let kernels = kernels();

@@ -24,7 +24,7 @@ use rayon::prelude::*;
 
 use super::kernel::{Microkernel, MAX_TILE};
 use super::pack::{pack_panel, Source};
-use super::params::{BlockSizes, MIN_TASK_FMAS, TARGET_TASKS};
+use super::params::{BlockSizes, MIN_TASK_FMAS, SERIAL_FMAS, TARGET_TASKS};
 
 /// The output `C` as a raw pointer with strides: element `(i, j)` at `ptr + i·rsc + j·csc`.
 #[derive(Clone, Copy, Debug)]
@@ -172,6 +172,9 @@ impl Grid {
 
 /// `C = epi(A·B)` for `A: m×k` (lanes = rows), `B: k×n` (lanes = columns), `m, k, n > 0`.
 ///
+/// Products under `SERIAL_FMAS` multiply-adds run their tasks in order on the calling thread:
+/// the same tasks, so the same bits, without a fork-join.
+///
 /// # Safety
 /// The caller guarantees: the CPU supports `K`'s instruction set; `a` and `b` hold all the
 /// elements of their views; `c` addresses `m × n` writable floats, none of them inside `a` or `b`,
@@ -224,7 +227,12 @@ pub(crate) unsafe fn gemm<K: Microkernel>(
                 unsafe { gemm_block::<K>(kc, (m, n), (ip0, jp0), a_block, b_block, c, epi, block) };
             }
         };
-        run_tasks(grid.row_blocks() * cb, run_task);
+        let tasks = grid.row_blocks() * cb;
+        if m.saturating_mul(n).saturating_mul(k) < SERIAL_FMAS {
+            (0..tasks).for_each(run_task);
+        } else {
+            run_tasks(tasks, run_task);
+        }
     });
 }
 
