@@ -1,7 +1,8 @@
 //! One training step and one epoch of 60 000 samples at W ∈ {128, 512, 1000} (batch 128, two
 //! hidden layers, keras-clipped loss, synthetic MNIST-shaped data), with drift's kernels and
-//! with matrixmultiply; and, at W = 512, the per-epoch statistics and a snapshot epoch of the
-//! analysis observer, to be read as a share of the epoch.
+//! with matrixmultiply; the SGD step fused into the weight-gradient products against the
+//! gradients followed by a separate SGD pass; and, at W = 512, the per-epoch statistics and a
+//! snapshot epoch of the analysis observer, to be read as a share of the epoch.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use drift_analysis::{RunMeta, RunWriter, SnapshotSchedule, DEFAULT_BINS};
@@ -35,8 +36,7 @@ fn train(c: &mut Criterion) {
                 pool.install(|| {
                     b.iter(|| {
                         ws.load_batch(&data.train, &order[..BATCH]);
-                        ws.gradients(&params, BATCH, LossMode::KerasClipped);
-                        ws.apply_sgd(&mut params, 0.01);
+                        ws.train_step(&mut params, BATCH, LossMode::KerasClipped, 0.01);
                     })
                 })
             });
@@ -47,6 +47,38 @@ fn train(c: &mut Criterion) {
                     b.iter(|| {
                         for batch in order.chunks(BATCH) {
                             ws.load_batch(&data.train, batch);
+                            ws.train_step(&mut params, batch.len(), LossMode::KerasClipped, 0.01);
+                        }
+                    })
+                })
+            });
+        }
+    }
+    group.finish();
+
+    // The SGD step fused into the weight-gradient products (what training runs) against the
+    // gradients stored and then applied by a separate pass: the same bits, different traffic.
+    // Each iteration takes the next batch of the epoch, so operands come from memory as in
+    // training.
+    let mut group = c.benchmark_group("sgd");
+    group.sample_size(10);
+    let batches: Vec<&[u32]> = order.chunks(BATCH).collect();
+    for width in WIDTHS {
+        let sizes = Params::sizes(INPUT, width, 2, CLASSES);
+        group.throughput(Throughput::Elements(step_flops(width, BATCH)));
+        for fused in [true, false] {
+            let mut params = Params::init(&sizes, 0, None);
+            let mut ws = Workspace::new(&sizes, BATCH, Kernel::Auto);
+            let mut next = batches.iter().cycle();
+            let name = if fused { "fused" } else { "separate" };
+            group.bench_function(format!("W{width}/{name}/threads=2"), |b| {
+                pool.install(|| {
+                    b.iter(|| {
+                        let batch = next.next().expect("cycle");
+                        ws.load_batch(&data.train, batch);
+                        if fused {
+                            ws.train_step(&mut params, batch.len(), LossMode::KerasClipped, 0.01);
+                        } else {
                             ws.gradients(&params, batch.len(), LossMode::KerasClipped);
                             ws.apply_sgd(&mut params, 0.01);
                         }

@@ -4,7 +4,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::blocked::{gemm_blocked, Isa};
+use crate::blocked::{gemm_blocked_fused, Isa};
+use crate::epilogue::{separate, Epilogue};
 use crate::gemm::{gemm_matrixmultiply, MatMut, MatRef};
 
 /// A GEMM implementation, as named by `--kernel`.
@@ -96,13 +97,21 @@ impl FromStr for Kernel {
 /// `C = A·B` with the given kernel (`beta = 0`: C is overwritten). Panics on mismatched shapes,
 /// or if `kernel` names an instruction set this CPU lacks (check with [`Kernel::resolve`]).
 pub fn gemm_with(kernel: Kernel, a: MatRef<'_>, b: MatRef<'_>, c: MatMut<'_>) {
+    gemm_fused(kernel, a, b, c, Epilogue::None)
+}
+
+/// `C = epilogue(A·B)` with the given kernel: fused into the tiles by drift's kernels
+/// ([`gemm_blocked_fused`]), a separate element-wise pass after matrixmultiply. Either way the
+/// bits are those of the plain product followed by the pass. Panics as [`gemm_with`], or if the
+/// epilogue's operands do not fit C.
+pub fn gemm_fused(kernel: Kernel, a: MatRef<'_>, b: MatRef<'_>, c: MatMut<'_>, epilogue: Epilogue<'_>) {
     match (kernel, kernel.isa()) {
-        (Kernel::Auto, _) => gemm_blocked(Isa::detect(), a, b, c, false),
+        (Kernel::Auto, _) => gemm_blocked_fused(Isa::detect(), a, b, c, epilogue),
         (_, Some(isa)) => {
             assert!(isa.available(), "gemm: kernel {kernel} is not supported by this CPU");
-            gemm_blocked(isa, a, b, c, false)
+            gemm_blocked_fused(isa, a, b, c, epilogue)
         }
-        (_, None) => gemm_matrixmultiply(a, b, c),
+        (_, None) => separate(c, epilogue, |c| gemm_matrixmultiply(a, b, c)),
     }
 }
 

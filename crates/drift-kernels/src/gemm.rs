@@ -74,6 +74,14 @@ impl<'a> MatMut<'a> {
         MatMut { data, rows, cols }
     }
 
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
     /// The backing dense row-major slice, rows and cols, for the blocked GEMM.
     pub(crate) fn into_parts(self) -> (&'a mut [f32], usize, usize) {
         (self.data, self.rows, self.cols)

@@ -10,6 +10,10 @@
 //! | backward-data | `dX = dZ·W` | `dZ: B×out`, `W: out×in`, `dX: B×in` |
 //! | weight gradient | `dW = dZᵀ·X` | `dZ: B×out`, `X: B×in`, `dW: out×in` |
 //!
+//! [`gemm_fused`] applies a layer's element-wise work ([`Epilogue`]: bias, bias + ReLU, the ReLU
+//! mask of the backward, an SGD step) to each tile of the product while it is in L1, with the
+//! bits of the separate passes.
+//!
 //! Every output element is computed by one fixed sequence of operations whatever the number of
 //! threads: work is split over fixed blocks of output rows ([`ROW_BLOCK`]) and the reduction
 //! dimension is never split, so results are bit-identical for any rayon pool size.
@@ -26,10 +30,12 @@
 pub mod blocked;
 mod dispatch;
 mod elementwise;
+mod epilogue;
 mod gemm;
 mod loss;
 
-pub use dispatch::{gemm, gemm_with, Kernel};
+pub use dispatch::{gemm, gemm_fused, gemm_with, Kernel};
 pub use elementwise::{bias_forward, bias_grad, bias_relu_forward, relu_backward, sgd_update};
+pub use epilogue::Epilogue;
 pub use gemm::{gemm_matrixmultiply, MatMut, MatRef, ROW_BLOCK};
 pub use loss::{softmax_cross_entropy, BatchLoss, LossMode, CLIP_EPSILON};

@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use drift_data::{epoch_order, fill_batch, Dataset, Split};
 use drift_kernels::{
-    bias_forward, bias_grad, bias_relu_forward, gemm_with, relu_backward, sgd_update, softmax_cross_entropy, BatchLoss,
-    Kernel, LossMode, MatMut, MatRef,
+    bias_grad, gemm_fused, gemm_with, sgd_update, softmax_cross_entropy, BatchLoss, Epilogue, Kernel, LossMode, MatMut,
+    MatRef,
 };
 
 use crate::checkpoint::TrainState;
@@ -86,60 +86,97 @@ impl Workspace {
             let (inputs, outputs) = self.acts.split_at_mut(l + 1);
             let x = &inputs[l][..rows * layer.fan_in];
             let z = &mut outputs[0][..rows * layer.fan_out];
-            // Z = X·Wᵀ: W is fan_out × fan_in, so Wᵀ is a strided view.
-            gemm_with(
+            // Z = X·Wᵀ + b (W is fan_out × fan_in, so Wᵀ is a strided view), through the ReLU
+            // for a hidden layer; both applied to each tile of Z as it is finished.
+            let epilogue = if l + 1 < last { Epilogue::BiasRelu(&layer.b) } else { Epilogue::Bias(&layer.b) };
+            gemm_fused(
                 self.kernel,
                 MatRef::new(x, rows, layer.fan_in),
                 MatRef::new(&layer.w, layer.fan_out, layer.fan_in).t(),
                 MatMut::new(z, rows, layer.fan_out),
+                epilogue,
             );
-            if l + 1 < last {
-                bias_relu_forward(z, &layer.b);
-            } else {
-                bias_forward(z, &layer.b);
-            }
         }
         &self.acts[last][..rows * self.sizes[last]]
     }
 
-    /// Forward and backward of the first `rows` loaded samples: the loss of the batch mean and
-    /// its gradients, left in [`Workspace::dw`] and [`Workspace::db`].
-    pub fn gradients(&mut self, params: &Params, rows: usize, mode: LossMode) -> BatchLoss {
+    /// Forward pass and loss of the first `rows` loaded samples, leaving `∂loss/∂logits` of the
+    /// batch-mean loss in the last `dz`.
+    fn forward_loss(&mut self, params: &Params, rows: usize, mode: LossMode) -> BatchLoss {
         self.forward(params, rows);
         let last = params.layers.len();
         let classes = self.sizes[last];
-        let loss = softmax_cross_entropy(
+        softmax_cross_entropy(
             &self.acts[last][..rows * classes],
             &self.labels[..rows],
             mode,
             1.0 / rows as f32,
             &mut self.dz[last - 1][..rows * classes],
+        )
+    }
+
+    /// `dz[l - 1] = (dZ_l · W_l)` masked by the ReLU of layer `l` (whose output is `acts[l]`):
+    /// the gradient at layer `l`'s pre-activation, from the one above it.
+    fn backward_data(&mut self, w: &[f32], l: usize, rows: usize) {
+        let (fan_in, fan_out) = (self.sizes[l], self.sizes[l + 1]);
+        let (below, here) = self.dz.split_at_mut(l);
+        gemm_fused(
+            self.kernel,
+            MatRef::new(&here[0][..rows * fan_out], rows, fan_out),
+            MatRef::new(w, fan_out, fan_in),
+            MatMut::new(&mut below[l - 1][..rows * fan_in], rows, fan_in),
+            Epilogue::ReluMask(&self.acts[l][..rows * fan_in]),
         );
-        for l in (0..last).rev() {
-            let layer = &params.layers[l];
-            let (fan_in, fan_out) = (layer.fan_in, layer.fan_out);
-            let (below, here) = self.dz.split_at_mut(l);
-            let dz = &here[0][..rows * fan_out];
-            let x = &self.acts[l][..rows * fan_in];
+    }
+
+    /// Forward and backward of the first `rows` loaded samples: the loss of the batch mean and
+    /// its gradients, left in [`Workspace::dw`] and [`Workspace::db`].
+    pub fn gradients(&mut self, params: &Params, rows: usize, mode: LossMode) -> BatchLoss {
+        let loss = self.forward_loss(params, rows, mode);
+        for l in (0..params.layers.len()).rev() {
+            let (fan_in, fan_out) = (self.sizes[l], self.sizes[l + 1]);
+            let dz = &self.dz[l][..rows * fan_out];
             // dW = dZᵀ·X (fan_out × fan_in), db = column sums of dZ.
             gemm_with(
                 self.kernel,
                 MatRef::new(dz, rows, fan_out).t(),
-                MatRef::new(x, rows, fan_in),
+                MatRef::new(&self.acts[l][..rows * fan_in], rows, fan_in),
                 MatMut::new(&mut self.dw[l], fan_out, fan_in),
             );
             bias_grad(dz, &mut self.db[l]);
             if l > 0 {
-                // dA = dZ·W, then through the ReLU of layer l (whose output is acts[l]).
-                let da = &mut below[l - 1][..rows * fan_in];
-                gemm_with(
-                    self.kernel,
-                    MatRef::new(dz, rows, fan_out),
-                    MatRef::new(&layer.w, fan_out, fan_in),
-                    MatMut::new(da, rows, fan_in),
-                );
-                relu_backward(da, x);
+                self.backward_data(&params.layers[l].w, l, rows);
             }
+        }
+        loss
+    }
+
+    /// One SGD step on the first `rows` loaded samples: what [`Workspace::gradients`] followed
+    /// by [`Workspace::apply_sgd`] computes, bit for bit, with each weight update taken straight
+    /// from the weight-gradient tiles ([`Epilogue::Sgd`]) so that dW is never stored or re-read.
+    /// Layer by layer from the top: the gradient below first (it needs the old `W_l`), then the
+    /// step on `W_l` and `b_l`. Returns the batch's loss; when its sum is not finite the
+    /// parameters are left unchanged (the run has diverged).
+    pub fn train_step(&mut self, params: &mut Params, rows: usize, mode: LossMode, lr: f32) -> BatchLoss {
+        let loss = self.forward_loss(params, rows, mode);
+        if !loss.loss_sum.is_finite() {
+            return loss;
+        }
+        for l in (0..params.layers.len()).rev() {
+            let (fan_in, fan_out) = (self.sizes[l], self.sizes[l + 1]);
+            bias_grad(&self.dz[l][..rows * fan_out], &mut self.db[l]);
+            if l > 0 {
+                self.backward_data(&params.layers[l].w, l, rows);
+            }
+            let layer = &mut params.layers[l];
+            gemm_fused(
+                self.kernel,
+                MatRef::new(&self.dz[l][..rows * fan_out], rows, fan_out).t(),
+                MatRef::new(&self.acts[l][..rows * fan_in], rows, fan_in),
+                MatMut::new(&mut layer.w, fan_out, fan_in),
+                Epilogue::Sgd { lr },
+            );
+            sgd_update(&mut layer.b, &self.db[l], lr);
         }
         loss
     }
@@ -310,7 +347,7 @@ fn run(
                 });
             }
             ws.load_batch(&data.train, batch);
-            let loss = ws.gradients(&state.params, batch.len(), config.loss);
+            let loss = ws.train_step(&mut state.params, batch.len(), config.loss, config.lr as f32);
             // Keras's epoch loss: batch means weighted by batch size, i.e. the per-sample mean.
             state.loss_sum += loss.loss_sum;
             state.correct += loss.correct as u64;
@@ -320,7 +357,6 @@ fn run(
                 status = RunStatus::Diverged;
                 break;
             }
-            ws.apply_sgd(&mut state.params, config.lr as f32);
             observer.batch(epoch, state.seen as usize, n);
         }
         if !state.params.all_finite() {

@@ -169,3 +169,35 @@ fn fast_path_matches_reference() {
         }
     }
 }
+
+/// The training step (weight updates fused into the weight-gradient products) is, bit for bit,
+/// the gradients followed by a separate SGD pass: with every kernel, in both loss modes, for
+/// batches that fit one reduction block and one (600 rows) that does not.
+#[test]
+fn train_step_equals_gradients_then_sgd() {
+    let sizes = [40, 48, 36, 10];
+    for (kernel, mode) in
+        Kernel::available().into_iter().flat_map(|k| [(k, LossMode::KerasClipped), (k, LossMode::Logits)])
+    {
+        for (seed, rows) in [(11u64, 1usize), (12, 33), (13, 600)] {
+            let params = Params::init(&sizes, seed, None);
+            let mut rng = Stream::new(seed, "test/step");
+            let x: Vec<f32> = (0..rows * sizes[0]).map(|_| rng.uniform_f64() as f32).collect();
+            let y: Vec<u16> = (0..rows).map(|_| rng.below(10) as u16).collect();
+            let mut ws = Workspace::new(&sizes, rows, kernel);
+            ws.set_batch(&x, &y);
+            let mut separate = params.clone();
+            let want = ws.gradients(&separate, rows, mode);
+            ws.apply_sgd(&mut separate, 0.5);
+            let mut fused = params.clone();
+            let got = ws.train_step(&mut fused, rows, mode, 0.5);
+            assert_eq!(got, want, "{kernel} {mode} rows {rows}: loss");
+            for (l, (f, s)) in fused.layers.iter().zip(&separate.layers).enumerate() {
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&f.w), bits(&s.w), "{kernel} {mode} rows {rows}: weights of layer {}", l + 1);
+                assert_eq!(bits(&f.b), bits(&s.b), "{kernel} {mode} rows {rows}: biases of layer {}", l + 1);
+            }
+            assert_ne!(fused.layers[0].w, params.layers[0].w, "{kernel} {mode}: the step moved the weights");
+        }
+    }
+}

@@ -24,7 +24,7 @@ use rayon::prelude::*;
 
 use super::kernel::{Microkernel, MAX_TILE};
 use super::pack::{pack_panel, Source};
-use super::params::{BlockSizes, MIN_TASK_FMAS, TARGET_TASKS};
+use super::params::{BlockSizes, MIN_TASK_FMAS, SERIAL_FMAS, TARGET_TASKS};
 
 /// The output `C` as a raw pointer with strides: element `(i, j)` at `ptr + i·rsc + j·csc`.
 #[derive(Clone, Copy, Debug)]
@@ -32,6 +32,22 @@ pub(crate) struct Out {
     pub ptr: *mut f32,
     pub rsc: isize,
     pub csc: isize,
+}
+
+/// What the driver does with a finished tile, in the driver's coordinates (C may be the
+/// caller's transpose: see `run` in `mod.rs`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Epi<'a> {
+    /// `C = A·B`, or `C += A·B` with `accumulate`.
+    Store { accumulate: bool },
+    /// `C = A·B + bias`, then `max(·, 0)` with `relu`; `bias[i]` per row of C if `along_rows`,
+    /// else `bias[j]` per column.
+    Bias { bias: &'a [f32], along_rows: bool, relu: bool },
+    /// `C = A·B`, then 0 where `mask ≤ 0`; `mask` has C's layout (element `(i, j)` at
+    /// `i·rsc + j·csc`).
+    Mask(&'a [f32]),
+    /// `C ← C − lr·S` for the sum `S` of each `kc` block in turn (one block: `C − lr·A·B`).
+    Sgd(f32),
 }
 
 // SAFETY: `Out` is only handed to the tasks of one `gemm` call, each of which writes a disjoint
@@ -154,19 +170,23 @@ impl Grid {
     }
 }
 
-/// `C (=|+=) A·B` for `A: m×k` (lanes = rows), `B: k×n` (lanes = columns), `m, k, n > 0`.
+/// `C = epi(A·B)` for `A: m×k` (lanes = rows), `B: k×n` (lanes = columns), `m, k, n > 0`.
+///
+/// Products under `SERIAL_FMAS` multiply-adds run their tasks in order on the calling thread:
+/// the same tasks, so the same bits, without a fork-join.
 ///
 /// # Safety
 /// The caller guarantees: the CPU supports `K`'s instruction set; `a` and `b` hold all the
 /// elements of their views; `c` addresses `m × n` writable floats, none of them inside `a` or `b`,
-/// that nothing else reads or writes during the call.
+/// that nothing else reads or writes during the call; the slices of `epi` have C's extent
+/// (`bias`: one value per row or column, `mask`: every `i·rsc + j·csc`).
 pub(crate) unsafe fn gemm<K: Microkernel>(
     bs: BlockSizes,
     (m, k, n): (usize, usize, usize),
     a: Source<'_>,
     b: Source<'_>,
     c: Out,
-    accumulate: bool,
+    epi: Epi<'_>,
 ) {
     debug_assert!(m > 0 && k > 0 && n > 0);
     const { assert!(K::MR * K::NR <= MAX_TILE, "the edge tile on the stack is too small for this kernel") };
@@ -201,12 +221,18 @@ pub(crate) unsafe fn gemm<K: Microkernel>(
                     mr * kc,
                     |i, d| pack_panel(d, mr, a, (ip0 + i) * mr, p0, kc, K::AVX),
                 );
+                let block = (p0 == 0, p0 + kc == k);
                 // SAFETY: this task alone writes panels ip0..ip1 × jp0..jp1 of C (the grid
                 // partitions them); the rest is our caller's guarantee, forwarded.
-                unsafe { gemm_block::<K>(kc, (m, n), (ip0, jp0), a_block, b_block, c, accumulate || p0 > 0) };
+                unsafe { gemm_block::<K>(kc, (m, n), (ip0, jp0), a_block, b_block, c, epi, block) };
             }
         };
-        run_tasks(grid.row_blocks() * cb, run_task);
+        let tasks = grid.row_blocks() * cb;
+        if m.saturating_mul(n).saturating_mul(k) < SERIAL_FMAS {
+            (0..tasks).for_each(run_task);
+        } else {
+            run_tasks(tasks, run_task);
+        }
     });
 }
 
@@ -265,10 +291,16 @@ fn kc_blocks(kc: usize, k: usize) -> (usize, usize) {
 }
 
 /// One `kc` block of one task: NR-column panels outside, MR-row panels inside. `a` holds the
-/// task's MR-row panels from row panel `ip0`, `b` its NR-column panels from column panel `jp0`.
+/// task's MR-row panels from row panel `ip0`, `b` its NR-column panels from column panel `jp0`;
+/// `(first, last)` says whether this is the first and the last block of the reduction.
+///
+/// Plain stores go straight from the registers to C. A tile that needs the epilogue (the last
+/// block of a bias or mask product, every block of an SGD product) or lies on the edge of C is
+/// written to a tile on the stack first and then, still in L1, combined into C by [`finish`].
 ///
 /// # Safety
 /// As for [`gemm`]; and no other thread writes these panels of C during the call.
+#[allow(clippy::too_many_arguments)]
 unsafe fn gemm_block<K: Microkernel>(
     kc: usize,
     (m, n): (usize, usize),
@@ -276,33 +308,121 @@ unsafe fn gemm_block<K: Microkernel>(
     a: &[f32],
     b: &[f32],
     c: Out,
-    acc: bool,
+    epi: Epi<'_>,
+    (first, last): (bool, bool),
 ) {
     let (mr, nr) = (K::MR, K::NR);
+    let acc = !first || matches!(epi, Epi::Store { accumulate: true });
+    let direct = match epi {
+        Epi::Store { .. } => true,
+        Epi::Sgd(_) => false,
+        Epi::Bias { .. } | Epi::Mask(_) => !last,
+    };
+    let tile_epi = if direct { Epi::Store { accumulate: acc } } else { epi };
+    // Zeroed once per block, not per tile: the kernel overwrites all MR·NR values it uses.
+    let mut tile = [0.0f32; MAX_TILE];
     for (jp, b_panel) in (jp0..).zip(b.chunks_exact(nr * kc)) {
         let cols = nr.min(n - jp * nr);
         for (ip, a_panel) in (ip0..).zip(a.chunks_exact(mr * kc)) {
             let rows = mr.min(m - ip * mr);
-            let offset = (ip * mr) as isize * c.rsc + (jp * nr) as isize * c.csc;
-            // SAFETY: the tile's top-left element is inside C (ip·MR < m, jp·NR < n).
-            let c_tile = unsafe { c.ptr.offset(offset) };
-            if rows == mr && cols == nr {
-                // SAFETY: a full tile inside C, ours alone; panels of kc·MR and kc·NR floats.
-                unsafe { K::kernel(kc, a_panel.as_ptr(), b_panel.as_ptr(), c_tile, c.rsc, c.csc, acc) };
+            if direct && rows == mr && cols == nr {
+                let offset = (ip * mr) as isize * c.rsc + (jp * nr) as isize * c.csc;
+                // SAFETY: a full tile inside C (ip·MR < m, jp·NR < n), ours alone; panels of
+                // kc·MR and kc·NR floats.
+                unsafe { K::kernel(kc, a_panel.as_ptr(), b_panel.as_ptr(), c.ptr.offset(offset), c.rsc, c.csc, acc) };
             } else {
-                // An edge tile: the kernel writes a full tile on the stack, we copy its valid part.
-                let mut tile = [0.0f32; MAX_TILE];
                 // SAFETY: `tile` holds MR·NR ≤ MAX_TILE floats, row-major with stride NR.
                 unsafe { K::kernel(kc, a_panel.as_ptr(), b_panel.as_ptr(), tile.as_mut_ptr(), nr as isize, 1, false) };
-                for (i, row) in tile.chunks_exact(nr).take(rows).enumerate() {
-                    for (j, &x) in row[..cols].iter().enumerate() {
-                        // SAFETY: i < rows, j < cols: inside C and inside this task's tile.
-                        unsafe {
-                            let p = c_tile.offset(i as isize * c.rsc + j as isize * c.csc);
-                            *p = if acc { *p + x } else { x };
-                        }
-                    }
+                // SAFETY: rows × cols from (ip·MR, jp·NR) is inside C and this task's alone.
+                unsafe { finish(&tile[..mr * nr], nr, (rows, cols), c, (ip * mr, jp * nr), first, tile_epi) };
+            }
+        }
+    }
+}
+
+/// Combines the `rows × cols` block sums `x` of a tile (row-major, stride `nr`) into C at
+/// `(i0, j0)` through `epi`. `first`: C holds no partial sum of this product yet, so its old
+/// contents (NaN, say) are never added. Each element is computed exactly as the separate pass
+/// would compute it from the stored product, so fusing never changes a bit.
+///
+/// Rows of C are contiguous except in the transposed orientation of thin products; the
+/// contiguous case is written per epilogue over slices, which the compiler vectorises.
+///
+/// # Safety
+/// Every element `(i0 + i, j0 + j)`, `i < rows`, `j < cols`, is inside C and no other thread's;
+/// the epilogue's slices have C's extent.
+unsafe fn finish(
+    x: &[f32],
+    nr: usize,
+    (rows, cols): (usize, usize),
+    c: Out,
+    (i0, j0): (usize, usize),
+    first: bool,
+    epi: Epi<'_>,
+) {
+    let sum = move |old: f32, x: f32| if first { x } else { old + x };
+    let relu = move |v: f32, on: bool| if on { v.max(0.0) } else { v };
+    let masked = move |v: f32, mask: f32| if mask <= 0.0 { 0.0 } else { v };
+    if c.csc != 1 {
+        // SAFETY (each): the caller's guarantee; `o` is the element's offset in C.
+        unsafe {
+            match epi {
+                Epi::Store { accumulate } => {
+                    each(x, nr, (rows, cols), c, (i0, j0), |old, x, _, _| if accumulate { old + x } else { x })
                 }
+                Epi::Bias { bias, along_rows, relu: on } => {
+                    each(x, nr, (rows, cols), c, (i0, j0), |old, x, (i, j), _| {
+                        relu(sum(old, x) + bias[if along_rows { i } else { j }], on)
+                    })
+                }
+                Epi::Mask(mask) => each(x, nr, (rows, cols), c, (i0, j0), |old, x, _, o| masked(sum(old, x), mask[o])),
+                Epi::Sgd(lr) => each(x, nr, (rows, cols), c, (i0, j0), |old, x, _, _| old - lr * x),
+            }
+        }
+        return;
+    }
+    for (i, x) in (i0..).zip(x.chunks_exact(nr).take(rows)) {
+        let (x, o) = (&x[..cols], i * c.rsc as usize + j0);
+        // SAFETY: row i, columns j0..j0 + cols of C (contiguous: csc = 1) are inside C and ours.
+        let row = unsafe { std::slice::from_raw_parts_mut(c.ptr.add(o), cols) };
+        match epi {
+            Epi::Store { accumulate: false } => row.copy_from_slice(x),
+            Epi::Store { accumulate: true } => row.iter_mut().zip(x).for_each(|(c, &x)| *c += x),
+            Epi::Bias { bias, along_rows: false, relu: on } => {
+                let b = &bias[j0..j0 + cols];
+                row.iter_mut().zip(x).zip(b).for_each(|((c, &x), &b)| *c = relu(sum(*c, x) + b, on))
+            }
+            Epi::Bias { bias, along_rows: true, relu: on } => {
+                row.iter_mut().zip(x).for_each(|(c, &x)| *c = relu(sum(*c, x) + bias[i], on))
+            }
+            Epi::Mask(mask) => {
+                let m = &mask[o..o + cols];
+                row.iter_mut().zip(x).zip(m).for_each(|((c, &x), &m)| *c = masked(sum(*c, x), m))
+            }
+            Epi::Sgd(lr) => row.iter_mut().zip(x).for_each(|(c, &x)| *c -= lr * x),
+        }
+    }
+}
+
+/// `C[i, j] = f(C[i, j], x, (i, j), offset)` over a tile with strided rows, element by element.
+///
+/// # Safety
+/// As for [`finish`].
+unsafe fn each(
+    x: &[f32],
+    nr: usize,
+    (rows, cols): (usize, usize),
+    c: Out,
+    (i0, j0): (usize, usize),
+    f: impl Fn(f32, f32, (usize, usize), usize) -> f32,
+) {
+    for (i, row) in (i0..).zip(x.chunks_exact(nr).take(rows)) {
+        for (j, &x) in (j0..).zip(&row[..cols]) {
+            let o = i as isize * c.rsc + j as isize * c.csc;
+            // SAFETY: (i, j) is inside C and ours (caller).
+            unsafe {
+                let p = c.ptr.offset(o);
+                *p = f(*p, x, (i, j), o as usize);
             }
         }
     }

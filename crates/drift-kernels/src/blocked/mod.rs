@@ -14,6 +14,9 @@
 //!   of C, NaN included, are never read);
 //! * `C[i,j] = C[i,j] + Σ_p A[i,p]·B[p,j]` when it is true.
 //!
+//! [`gemm_blocked_fused`] adds an [`Epilogue`](crate::Epilogue) applied to each tile of C on the
+//! last `kc` block, while the tile is in L1.
+//!
 //! Edge cases: `k = 0` writes zeros (or leaves C unchanged with `accumulate`); `m = 0` or `n = 0`
 //! does nothing. The three training layouts (`X·Wᵀ`, `dZ·W`, `dZᵀ·X`) are plain views: a
 //! transposed operand is read through its strides by the packing, never copied whole.
@@ -46,8 +49,9 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::OnceLock;
 
-use crate::{MatMut, MatRef};
-use driver::Out;
+use crate::epilogue::separate;
+use crate::{Epilogue, MatMut, MatRef};
+use driver::{Epi, Out};
 use kernel::Microkernel;
 use pack::Source;
 use params::BlockSizes;
@@ -160,29 +164,73 @@ impl FromStr for Isa {
 /// If the shapes disagree (`B` is not `k×n` or `C` is not `m×n`), if a view reaches past its
 /// slice, or if this CPU does not support `isa` (check [`Isa::available`]).
 pub fn gemm_blocked(isa: Isa, a: MatRef<'_>, b: MatRef<'_>, c: MatMut<'_>, accumulate: bool) {
+    gemm_blocked_fused(isa, a, b, c, if accumulate { Epilogue::Accumulate } else { Epilogue::None })
+}
+
+/// `C = epilogue(A·B)` (see [`Epilogue`]) with the microkernel of `isa`: as [`gemm_blocked`],
+/// with the epilogue applied to each tile of C on the last `kc` block of the reduction, while
+/// the tile is in L1, instead of in a second pass over C. The bits are those of the plain
+/// product followed by the element-wise pass.
+///
+/// [`Epilogue::Sgd`] is fused only when the reduction fits one `kc` block (a batch of up to
+/// 512 samples with the FMA kernels, 256 portable): a longer one would need the whole gradient
+/// before the step, so it takes the separate pass (same bits again). `k = 0` also does.
+///
+/// # Panics
+/// As [`gemm_blocked`]; and if a bias is not `n` long or a mask not `m×n`.
+pub fn gemm_blocked_fused(isa: Isa, a: MatRef<'_>, b: MatRef<'_>, c: MatMut<'_>, epilogue: Epilogue<'_>) {
     let (m, k, n) = (a.rows(), a.cols(), b.cols());
     assert_eq!(b.rows(), k, "gemm_blocked: A is {m}×{k} but B is {}×{n}", b.rows());
-    let (c, c_rows, c_cols) = c.into_parts();
-    assert!(c_rows == m && c_cols == n, "gemm_blocked: C is {c_rows}×{c_cols}, expected {m}×{n}");
+    assert!(c.rows() == m && c.cols() == n, "gemm_blocked: C is {}×{}, expected {m}×{n}", c.rows(), c.cols());
     assert!(isa.available(), "gemm_blocked: instruction set {isa} is not supported by this CPU");
-    if m == 0 || n == 0 {
+    epilogue.check(m, n);
+    if m == 0 || n == 0 || (k == 0 && matches!(epilogue, Epilogue::Accumulate | Epilogue::Sgd { .. })) {
         return;
     }
-    if k == 0 {
-        if !accumulate {
-            c.fill(0.0);
-        }
-        return;
+    let epi = match epilogue {
+        _ if k == 0 => None,
+        Epilogue::None => Some(Epi::Store { accumulate: false }),
+        Epilogue::Accumulate => Some(Epi::Store { accumulate: true }),
+        Epilogue::Bias(bias) => Some(Epi::Bias { bias, along_rows: false, relu: false }),
+        Epilogue::BiasRelu(bias) => Some(Epi::Bias { bias, along_rows: false, relu: true }),
+        Epilogue::ReluMask(mask) => Some(Epi::Mask(mask)),
+        Epilogue::Sgd { lr } if k <= block_sizes(isa).kc => Some(Epi::Sgd(lr)),
+        Epilogue::Sgd { .. } => None,
+    };
+    match epi {
+        Some(epi) => product(isa, a, b, c, epi),
+        None => separate(c, epilogue, |c| {
+            if k == 0 {
+                c.into_parts().0.fill(0.0);
+            } else {
+                product(isa, a, b, c, Epi::Store { accumulate: false });
+            }
+        }),
     }
+}
+
+fn block_sizes(isa: Isa) -> BlockSizes {
+    match isa {
+        Isa::Avx512 => params::AVX512,
+        Isa::Avx2 => params::AVX2,
+        Isa::Portable => params::PORTABLE,
+    }
+}
+
+/// The checked product with `m, k, n > 0`: views to packing sources, then the driver.
+fn product(isa: Isa, a: MatRef<'_>, b: MatRef<'_>, c: MatMut<'_>, epi: Epi<'_>) {
+    let (m, k, n) = (a.rows(), a.cols(), b.cols());
+    let (c, _, _) = c.into_parts();
     let a = source(&a, "A");
     let b = source(&b.t(), "B");
     let out = Out { ptr: c.as_mut_ptr(), rsc: n as isize, csc: 1 };
+    let bs = block_sizes(isa);
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => run::<x86::Avx512>(params::AVX512, (m, k, n), a, b, out, accumulate),
+        Isa::Avx512 => run::<x86::Avx512>(bs, (m, k, n), a, b, out, epi),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => run::<x86::Avx2>(params::AVX2, (m, k, n), a, b, out, accumulate),
-        Isa::Portable => run::<kernel::Portable>(params::PORTABLE, (m, k, n), a, b, out, accumulate),
+        Isa::Avx2 => run::<x86::Avx2>(bs, (m, k, n), a, b, out, epi),
+        Isa::Portable => run::<kernel::Portable>(bs, (m, k, n), a, b, out, epi),
         #[cfg(not(target_arch = "x86_64"))]
         _ => unreachable!("gemm_blocked: {isa} passed the availability check on a non-x86 CPU"),
     }
@@ -214,19 +262,24 @@ fn run<K: Microkernel>(
     a: Source<'_>,
     b: Source<'_>,
     c: Out,
-    acc: bool,
+    epi: Epi<'_>,
 ) {
     let padded = |rows: usize, cols: usize| rows.div_ceil(K::MR) * K::MR * cols.div_ceil(K::NR) * K::NR;
     let swap = 4 * padded(n, m) < 3 * padded(m, n);
     // SAFETY: `gemm_blocked` checked that the CPU supports the kernel's instruction set
     // (`isa.available()` selected `K`) and that both views lie inside their slices; `c` points at
     // the m×n dense slice borrowed mutably from the caller's `MatMut`, which cannot overlap the
-    // shared borrows behind `a` and `b`.
+    // shared borrows behind `a` and `b`; `gemm_blocked_fused` checked the epilogue's slices
+    // against m×n, and the transposed view keeps the mask's offsets (only a bias changes sides).
     unsafe {
         if swap {
-            driver::gemm::<K>(bs, (n, k, m), b, a, Out { ptr: c.ptr, rsc: c.csc, csc: c.rsc }, acc);
+            let epi = match epi {
+                Epi::Bias { bias, along_rows, relu } => Epi::Bias { bias, along_rows: !along_rows, relu },
+                other => other,
+            };
+            driver::gemm::<K>(bs, (n, k, m), b, a, Out { ptr: c.ptr, rsc: c.csc, csc: c.rsc }, epi);
         } else {
-            driver::gemm::<K>(bs, (m, k, n), a, b, c, acc);
+            driver::gemm::<K>(bs, (m, k, n), a, b, c, epi);
         }
     }
 }
