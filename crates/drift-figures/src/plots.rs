@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 
 use plotters::coord::combinators::{BindKeyPoints, LogCoord, WithKeyPoints};
-use plotters::coord::Shift;
+use plotters::coord::ranged1d::ValueFormatter;
+use plotters::coord::{CoordTranslate, Shift};
 use plotters::prelude::*;
 
 use drift_analysis::claims::{
@@ -134,6 +135,44 @@ fn log_axis(range: Range<f64>) -> WithKeyPoints<LogCoord<f64>> {
     coord.with_key_points(keys)
 }
 
+/// A chart's series legend, in the style of every figure.
+fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(chart: &mut ChartContext<'a, DB, CT>, size: u32) -> Result
+where
+    DB::ErrorType: 'static,
+{
+    chart
+        .configure_series_labels()
+        .label_font((FONT, size))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
+    Ok(())
+}
+
+/// Grid, tick labels ([`num`]) and axis descriptions of a chart.
+fn axes<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    x_desc: impl Into<String>,
+    y_desc: impl Into<String>,
+    size: u32,
+) -> Result
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_label_formatter(&num)
+        .y_label_formatter(&num)
+        .label_style((FONT, size))
+        .draw()?;
+    Ok(())
+}
+
 fn epochs_of(run: &RunTables) -> f64 {
     run.history.iter().map(|h| h.epoch).max().unwrap_or(1).max(1) as f64
 }
@@ -156,14 +195,7 @@ where
         .x_label_area_size(36)
         .y_label_area_size(56)
         .build_cartesian_2d(0.0..epochs_of(run), log_axis(y.clone()))?;
-    chart
-        .configure_mesh()
-        .x_desc("epoch")
-        .y_desc("loss (nats)")
-        .x_label_formatter(&num)
-        .y_label_formatter(&num)
-        .label_style((FONT, 12))
-        .draw()?;
+    axes(&mut chart, "epoch", "loss (nats)", 12)?;
     for (values, colour, label) in [
         (run.history.iter().map(|h| (h.epoch as f64, h.train_loss)).collect::<Vec<_>>(), TRAIN, "train loss"),
         (run.history.iter().map(|h| (h.epoch as f64, h.test_loss)).collect(), TEST, "test loss"),
@@ -180,12 +212,7 @@ where
             .label(label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour));
     }
-    chart
-        .configure_series_labels()
-        .label_font((FONT, 12))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
+    legend(&mut chart, 12)?;
     Ok(())
 }
 
@@ -304,14 +331,7 @@ impl MaskPersistence {
                 .x_label_area_size(36)
                 .y_label_area_size(56)
                 .build_cartesian_2d(0.0..epochs_of(&row.run), -0.1..1.05)?;
-            chart
-                .configure_mesh()
-                .x_desc("epoch")
-                .y_desc("mask contrast")
-                .x_label_formatter(&num)
-                .y_label_formatter(&num)
-                .label_style((FONT, 12))
-                .draw()?;
+            axes(&mut chart, "epoch", "mask contrast", 12)?;
             chart.draw_series(LineSeries::new(
                 row.trace.iter().map(|p| (f64::from(p.epoch), p.visibility)),
                 TRAIN.stroke_width(2),
@@ -482,12 +502,7 @@ impl Regimes {
                     .label(format!("W = {}", run.run.width))
                     .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
             }
-            chart
-                .configure_series_labels()
-                .label_font((FONT, 12))
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .draw()?;
+            legend(&mut chart, 12)?;
         }
         let w_range = span(self.widths.iter().map(|&w| w as f64), true);
         let xs = |i: usize| self.stats.iter().map(|(w, s)| (*w as f64, s[i].clone())).collect::<Vec<_>>();
@@ -498,23 +513,11 @@ impl Regimes {
             .x_label_area_size(36)
             .y_label_area_size(56)
             .build_cartesian_2d(log_axis(w_range.clone()), span(epochs.chain([0.0]), false))?;
-        chart
-            .configure_mesh()
-            .x_desc("width W (units, log)")
-            .y_desc("epoch")
-            .x_label_formatter(&num)
-            .y_label_formatter(&num)
-            .label_style((FONT, 12))
-            .draw()?;
+        axes(&mut chart, "width W (units, log)", "epoch", 12)?;
         mean_std_series(&mut chart, &xs(0), TRAIN, "minimum train loss")?;
         mean_std_series(&mut chart, &xs(1), TEST, "minimum test loss")?;
         mean_std_series(&mut chart, &xs(2), BLACK, "divergence (runs that diverged)")?;
-        chart
-            .configure_series_labels()
-            .label_font((FONT, 12))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()?;
+        legend(&mut chart, 12)?;
         let losses = self.stats.iter().flat_map(|(_, s)| s[3].iter().chain(&s[4]).copied());
         let mut chart = ChartBuilder::on(&panels[3])
             .caption("minimum train and test loss against width (mean ± std over seeds)", (FONT, 15))
@@ -522,22 +525,10 @@ impl Regimes {
             .x_label_area_size(36)
             .y_label_area_size(56)
             .build_cartesian_2d(log_axis(w_range), log_axis(span(losses, true)))?;
-        chart
-            .configure_mesh()
-            .x_desc("width W (units, log)")
-            .y_desc("loss (nats, log)")
-            .x_label_formatter(&num)
-            .y_label_formatter(&num)
-            .label_style((FONT, 12))
-            .draw()?;
+        axes(&mut chart, "width W (units, log)", "loss (nats, log)", 12)?;
         mean_std_series(&mut chart, &xs(3), TRAIN, "minimum train loss")?;
         mean_std_series(&mut chart, &xs(4), TEST, "minimum test loss")?;
-        chart
-            .configure_series_labels()
-            .label_font((FONT, 12))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()?;
+        legend(&mut chart, 12)?;
         Ok(())
     }
 }
@@ -627,12 +618,7 @@ impl FinalVsInitial {
             .draw_series(DashedLineSeries::new(vec![(x.start, x.start), (x.end, x.end)], 6, 4, WHITE.stroke_width(1)))?
             .label("w = w0")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK));
-        chart
-            .configure_series_labels()
-            .label_font((FONT, 12))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()?;
+        legend(&mut chart, 12)?;
         colour_bar(&bar, max_count)?;
         // w histograms in three narrow w0 slices: both edges and the centre.
         let bins: Vec<i32> = {
@@ -656,14 +642,7 @@ impl FinalVsInitial {
                 .x_label_area_size(34)
                 .y_label_area_size(50)
                 .build_cartesian_2d(y.clone(), 0.0..top * 1.1)?;
-            chart
-                .configure_mesh()
-                .x_desc("w")
-                .y_desc("share")
-                .x_label_formatter(&num)
-                .y_label_formatter(&num)
-                .label_style((FONT, 11))
-                .draw()?;
+            axes(&mut chart, "w", "share", 11)?;
             chart.draw_series(
                 slice
                     .iter()
@@ -846,14 +825,7 @@ impl Evolution {
                 .right_y_label_area_size(56)
                 .build_cartesian_2d(x.clone(), log_axis(y.clone()))?
                 .set_secondary_coord(x, log_axis(losses));
-            chart
-                .configure_mesh()
-                .x_desc("epoch")
-                .y_desc("deviation")
-                .x_label_formatter(&num)
-                .y_label_formatter(&num)
-                .label_style((FONT, 11))
-                .draw()?;
+            axes(&mut chart, "epoch", "deviation", 11)?;
             chart
                 .configure_secondary_axes()
                 .y_desc("loss (nats)")
@@ -954,14 +926,7 @@ impl WidthScaling {
             .x_label_area_size(40)
             .y_label_area_size(64)
             .build_cartesian_2d(log_axis(x.clone()), log_axis(span(values, true)))?;
-        chart
-            .configure_mesh()
-            .x_desc("width W (units, log)")
-            .y_desc("mean |Δw| (log)")
-            .x_label_formatter(&num)
-            .y_label_formatter(&num)
-            .label_style((FONT, 12))
-            .draw()?;
+        axes(&mut chart, "width W (units, log)", "mean |Δw| (log)", 12)?;
         if self.levels.is_empty() {
             chart.draw_series([Text::new(
                 "no train-loss level is reached by three widths",
@@ -974,26 +939,14 @@ impl WidthScaling {
             let points: Vec<(f64, Vec<f64>)> = per_width.iter().map(|(w, v)| (*w as f64, v.clone())).collect();
             mean_std_series(&mut chart, &points, colour, &format!("train loss ≤ {level}"))?;
         }
-        chart
-            .configure_series_labels()
-            .label_font((FONT, 12))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()?;
+        legend(&mut chart, 12)?;
         let mut chart = ChartBuilder::on(&right)
             .caption("rel_change ‖W−W0‖/‖W0‖ of the hidden→hidden layer at the last epoch", (FONT, 15))
             .margin(8)
             .x_label_area_size(40)
             .y_label_area_size(64)
             .build_cartesian_2d(log_axis(x.clone()), log_axis(span(self.rel.iter().map(|p| p.1), true)))?;
-        chart
-            .configure_mesh()
-            .x_desc("width W (units, log)")
-            .y_desc("rel_change (log)")
-            .x_label_formatter(&num)
-            .y_label_formatter(&num)
-            .label_style((FONT, 12))
-            .draw()?;
+        axes(&mut chart, "width W (units, log)", "rel_change (log)", 12)?;
         chart
             .draw_series(self.rel.iter().map(|&p| Circle::new(p, 4, TRAIN.filled())))?
             .label("runs (non-diverged)")
@@ -1009,12 +962,7 @@ impl WidthScaling {
                 .label(format!("fit: slope {slope:.3} (lazy training: −0.5)"))
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], TEST.stroke_width(2)));
         }
-        chart
-            .configure_series_labels()
-            .label_font((FONT, 12))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()?;
+        legend(&mut chart, 12)?;
         Ok(())
     }
 }

@@ -2,19 +2,11 @@
 //! against a plain f64 reference, bit-identity across thread counts, and the edge cases.
 //! Instruction sets the CPU lacks are skipped with a loud line, never silently.
 
+mod common;
+use common::data;
+
 use drift_kernels::blocked::{gemm_blocked, Isa, IsaError};
 use drift_kernels::{MatMut, MatRef};
-
-/// Deterministic test data in [-1, 1): a 64-bit LCG, so failures replay from the printed seed.
-fn data(len: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    (0..len)
-        .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
 
 /// The instruction sets to test; prints a SKIPPED line for each one this CPU lacks.
 fn supported_isas() -> Vec<Isa> {

@@ -1,17 +1,9 @@
 //! Every kernel against a plain f64 reference on awkward shapes, and bit-identity across threads.
 
-use drift_kernels::*;
+mod common;
+use common::data;
 
-/// Deterministic test data in [-1, 1): a 64-bit LCG, so failures replay from the printed seed.
-fn data(len: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    (0..len)
-        .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
+use drift_kernels::*;
 
 const SHAPES: [usize; 8] = [1, 2, 3, 7, 16, 17, 33, 129];
 

@@ -3,22 +3,14 @@
 //! bits as the plain product followed by the separate element-wise pass, close to an f64
 //! reference, and the same bits on 1 and 2 threads.
 
+mod common;
+use common::data;
+
 use drift_kernels::blocked::{gemm_blocked, gemm_blocked_fused, Isa};
 use drift_kernels::{
     bias_forward, bias_relu_forward, gemm_fused, gemm_matrixmultiply, relu_backward, sgd_update, Epilogue, Kernel,
     MatMut, MatRef,
 };
-
-/// Deterministic test data in [-1, 1): a 64-bit LCG, so failures replay from the printed seed.
-fn data(len: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    (0..len)
-        .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
 
 /// A ReLU output: about half zeros, the rest positive.
 fn activation(len: usize, seed: u64) -> Vec<f32> {
