@@ -10,6 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CRITERION = ROOT / "target" / "criterion"
 OUT = ROOT / "results" / "bench"
+INPUT, CLASSES, TRAIN = 784, 10, 60000
 COLUMNS = ["case", "m", "n", "k", "threads", "drift_gflops", "matrixmultiply_gflops", "openblas_gflops", "peak_gflops"]
 
 
@@ -33,6 +34,50 @@ def numpy_results():
             r = json.loads(line)
             rows[(r["case"], r["threads"])] = (r["seconds"], r["flops"] / r["seconds"] / 1e9)
     return rows
+
+
+def epoch_flops(width):
+    """GEMM FLOPs of one epoch of 60 000 samples (two hidden layers of `width`): per sample the
+    forward 2·P, backward-data and weight gradient 4·P, less the first layer's backward-data,
+    which training skips (P = the weights)."""
+    p = INPUT * width + width * width + width * CLASSES
+    return TRAIN * (6 * p - 2 * INPUT * width)
+
+
+def limits(crit, numpy, peak, epoch_targets):
+    """The epoch targets against the physical limit: the GEMM work alone at the peak probe's
+    rate bounds how fast any implementation can be, hence the largest possible speedup over
+    NumPy."""
+    lines = ["", "Physical limit of an epoch (60 000 samples, 2 threads): the GEMM work alone at the peak probe's "
+             "rate, whatever else an epoch does; a target above the best possible speedup cannot be met.", "",
+             "| W | GEMM work | at peak | drift epoch | NumPy epoch | best possible vs NumPy | target | drift vs NumPy |",
+             "|---|---|---|---|---|---|---|---|"]
+    for width, target in epoch_targets.items():
+        flops = epoch_flops(width)
+        at_peak = flops / (peak * 1e9) if peak else None
+        drift = crit.get(f"train/epoch/W{width}/drift/threads=2", (None, None))[0]
+        blas = numpy.get((f"epoch_W{width}", 2), (None, None))[0]
+        best = blas / at_peak if blas and at_peak else None
+        speedup = blas / drift if blas and drift else None
+        cell = lambda x, unit="s": "" if x is None else f"{x:.3f} {unit}"
+        lines.append(f"| {width} | {flops / 1e9:.1f} GFLOP | {cell(at_peak)} | {cell(drift)} | {cell(blas)} | "
+                     f"{'' if best is None else f'{best:.2f}×'} | {target}× | {'' if speedup is None else f'{speedup:.2f}×'} |")
+    return lines
+
+
+def sgd_choice(crit):
+    """The SGD step fused into the weight-gradient products against a separate pass."""
+    lines = ["", "SGD step fused into the weight-gradient products (what training runs) vs the gradients "
+             "stored and applied by a separate pass, one step of batch 128, 2 threads (same bits either way):", "",
+             "| W | fused | separate | separate / fused |", "|---|---|---|---|"]
+    found = False
+    for width in (128, 512, 1000):
+        fused = crit.get(f"sgd/W{width}/fused/threads=2")
+        separate = crit.get(f"sgd/W{width}/separate/threads=2")
+        if fused and separate:
+            found = True
+            lines.append(f"| {width} | {fused[0] * 1e3:.3f} ms | {separate[0] * 1e3:.3f} ms | {separate[0] / fused[0]:.2f} |")
+    return lines if found else []
 
 
 def fmt(x):
@@ -95,6 +140,8 @@ def main():
     lines += ["", f"Peak probe (independent FMA chains): {fmt(peak[1])} GFLOP/s on 1 thread, {fmt(peak[2])} on 2.", "",
               "| target | measured | verdict |", "|---|---|---|"]
     lines += [f"| {name} | {value} | {'met' if ok else 'NOT MET'} |" for name, value, ok in checks]
+    lines += limits(crit, numpy, peak[2], epoch_targets)
+    lines += sgd_choice(crit)
     (OUT / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
