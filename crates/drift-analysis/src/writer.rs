@@ -67,8 +67,9 @@ impl RunMeta {
 }
 
 /// Writes `runs`, `history`, `deviation`, `conditional`, `hist2d` and the snapshots of one run
-/// into a folder. Tables are rewritten (atomically) at every snapshot epoch and at the end, so
-/// an interrupted run leaves consistent tables up to its last snapshot.
+/// into a folder. Tables are rewritten (atomically) at every checkpoint, i.e. after every epoch,
+/// followed by `checkpoint.bin`, so an interrupted run leaves consistent tables and a state to
+/// continue from ([`RunWriter::resume`]).
 pub struct RunWriter {
     dir: PathBuf,
     meta: RunMeta,
