@@ -3,7 +3,7 @@
 //! Instruction sets the CPU lacks are skipped with a loud line, never silently.
 
 mod common;
-use common::data;
+use common::{data, TRAINING_SHAPES};
 
 use drift_kernels::blocked::{gemm_blocked, Isa, IsaError};
 use drift_kernels::{MatMut, MatRef};
@@ -160,11 +160,7 @@ fn random_shapes_match_reference() {
 #[test]
 fn training_shapes_match_reference() {
     let isas = supported_isas();
-    for (i, &(m, k, n)) in
-        [(128, 784, 512), (96, 512, 10), (128, 10, 512), (10, 128, 512), (512, 96, 784), (128, 1000, 1000)]
-            .iter()
-            .enumerate()
-    {
+    for (i, &(m, k, n)) in TRAINING_SHAPES.iter().enumerate() {
         check_shape(&isas, m, k, n, 500 + i as u64);
     }
 }

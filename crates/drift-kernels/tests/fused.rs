@@ -4,7 +4,7 @@
 //! reference, and the same bits on 1 and 2 threads.
 
 mod common;
-use common::data;
+use common::{data, TRAINING_SHAPES};
 
 use drift_kernels::blocked::{gemm_blocked, gemm_blocked_fused, Isa};
 use drift_kernels::{
@@ -223,11 +223,7 @@ fn fused_equals_separate_on_awkward_shapes() {
 #[test]
 fn fused_equals_separate_on_training_shapes() {
     let kernels = kernels();
-    for (i, &(m, k, n)) in
-        [(128, 784, 512), (96, 512, 10), (128, 10, 512), (10, 128, 512), (512, 96, 784), (128, 1000, 1000)]
-            .iter()
-            .enumerate()
-    {
+    for (i, &(m, k, n)) in TRAINING_SHAPES.iter().enumerate() {
         check(&kernels, m, k, n, 700 + i as u64);
     }
 }

@@ -1,5 +1,8 @@
 //! Helpers shared by the kernel test files.
 
+// Each test file is its own crate and uses only some of these.
+#![allow(dead_code)]
+
 /// Deterministic test data in [-1, 1): a 64-bit LCG, so failures replay from the printed seed.
 pub fn data(len: usize, seed: u64) -> Vec<f32> {
     let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
@@ -10,3 +13,8 @@ pub fn data(len: usize, seed: u64) -> Vec<f32> {
         })
         .collect()
 }
+
+/// `(m, k, n)` of the products of a training step at W = 512 and W = 1000, for a full batch of
+/// 128 and a last, partial one of 96.
+pub const TRAINING_SHAPES: [(usize, usize, usize); 6] =
+    [(128, 784, 512), (96, 512, 10), (128, 10, 512), (10, 128, 512), (512, 96, 784), (128, 1000, 1000)];
