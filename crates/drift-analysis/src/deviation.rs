@@ -48,8 +48,18 @@ pub fn deviation_rows(epoch: i32, layer_number: i32, init: &Layer, current: &Lay
 
 /// Bin `i` of `bins` equal bins over the Glorot range `[−l, l]`, clamped to the ends.
 fn w0_bin(w0: f64, limit: f64, bins: usize) -> usize {
-    let i = ((w0 + limit) / (2.0 * limit) * bins as f64).floor();
-    (i.max(0.0) as usize).min(bins - 1)
+    floor_to_i64((w0 + limit) / (2.0 * limit) * bins as f64).clamp(0, bins as i64 - 1) as usize
+}
+
+/// `x.floor()` as an integer, saturating, NaN to 0. Written out because `f64::floor` is a call
+/// into libm on the baseline x86-64 target (no SSE4.1), a fifth of the histograms' time.
+fn floor_to_i64(x: f64) -> i64 {
+    let t = x as i64;
+    if (t as f64) > x {
+        t.saturating_sub(1)
+    } else {
+        t
+    }
 }
 
 /// The weights of one layer grouped by their initial value into `bins` equal bins over the
@@ -104,7 +114,7 @@ pub fn hist2d_rows(epoch: i32, layer_number: i32, init: &Layer, current: &Layer,
     let width = 2.0 * limit / bins as f64;
     let cell = |w0: f32, w: f32| {
         let x = w0_bin(f64::from(w0), limit, bins) as i32;
-        let y = ((f64::from(w) + limit) / width).floor().clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i32;
+        let y = floor_to_i64((f64::from(w) + limit) / width).clamp(i32::MIN.into(), i32::MAX.into()) as i32;
         (x, y)
     };
     let finite = || init.w.iter().zip(&current.w).filter(|(_, w)| w.is_finite());
@@ -199,5 +209,17 @@ mod tests {
         let rows = hist2d_rows(0, 1, &init, &init, 10);
         assert_eq!(rows.iter().map(|r| r.count).sum::<i64>(), 4);
         assert!(rows.iter().all(|r| r.w0_bin == r.w_bin), "w = w0 falls on the diagonal");
+    }
+
+    #[test]
+    fn floor_to_i64_is_floor() {
+        let cases: [f64; 14] =
+            [0.0, -0.0, 0.5, -0.5, 1.0, -1.0, 2.999, -2.999, 1e-300, -1e-300, 4.5e15, -4.5e15, 1e30, -1e30];
+        for x in cases {
+            let want = x.floor().clamp(i64::MIN as f64, i64::MAX as f64) as i64;
+            assert_eq!(floor_to_i64(x), want, "floor({x})");
+        }
+        assert_eq!(floor_to_i64(f64::NAN), 0);
+        assert_eq!((floor_to_i64(f64::INFINITY), floor_to_i64(f64::NEG_INFINITY)), (i64::MAX, i64::MIN));
     }
 }

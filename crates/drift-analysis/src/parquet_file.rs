@@ -8,11 +8,14 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch};
 use arrow::datatypes::{Field, Schema};
+use parquet::arrow::arrow_writer::compute_leaves;
 use parquet::arrow::ArrowWriter;
-use parquet::basic::Compression;
+use parquet::basic::{Compression, Encoding};
+use parquet::errors::ParquetError;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
+use rayon::prelude::*;
 
 use crate::AnalysisError;
 
@@ -61,10 +64,19 @@ pub fn remove_stale_temporaries(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Columns that hold arbitrary floats: dictionary encoding only costs there.
-const NO_DICTIONARY: [&str; 1] = ["w"];
+/// Encodings chosen for the columns of the large tables (snapshots have a row per parameter):
+/// delta encoding for the slowly counting integers (smaller than a dictionary and no hashing),
+/// byte-stream split for the weights (Snappy then finds the repeated exponent bytes).
+/// Every other column keeps the default: dictionary, falling back to plain.
+const ENCODINGS: [(&str, Encoding); 4] = [
+    ("layer", Encoding::DELTA_BINARY_PACKED),
+    ("row", Encoding::DELTA_BINARY_PACKED),
+    ("col", Encoding::DELTA_BINARY_PACKED),
+    ("w", Encoding::BYTE_STREAM_SPLIT),
+];
 
-/// Writes `columns` (named by `fields`) to `path` as Parquet, Snappy-compressed, with `metadata`.
+/// Writes `columns` (named by `fields`) to `path` as Parquet, Snappy-compressed, with `metadata`:
+/// one row group whose columns are encoded in parallel.
 pub fn write_table(
     path: &Path,
     fields: Vec<Field>,
@@ -76,15 +88,34 @@ pub fn write_table(
         .map_err(|e| AnalysisError::Encode { path: path.to_path_buf(), message: e.to_string() })?;
     let kv = metadata.iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone())).collect();
     let mut props = WriterProperties::builder().set_compression(Compression::SNAPPY).set_key_value_metadata(Some(kv));
-    for column in NO_DICTIONARY {
-        props = props.set_column_dictionary_enabled(ColumnPath::from(column), false);
+    for (column, encoding) in ENCODINGS {
+        let column = ColumnPath::from(column);
+        props = props.set_column_dictionary_enabled(column.clone(), false).set_column_encoding(column, encoding);
     }
     let props = props.build();
-    let encode_error = |e: parquet::errors::ParquetError| std::io::Error::other(e.to_string());
+    let encode_error = |e: ParquetError| std::io::Error::other(e.to_string());
     write_atomic(path, |out| {
-        let mut writer = ArrowWriter::try_new(out.by_ref(), schema, Some(props)).map_err(encode_error)?;
-        writer.write(&batch).map_err(encode_error)?;
-        writer.close().map_err(encode_error)?;
+        let writer = ArrowWriter::try_new(out.by_ref(), schema.clone(), Some(props)).map_err(encode_error)?;
+        let (mut file, factory) = writer.into_serialized_writer().map_err(encode_error)?;
+        let writers = factory.create_column_writers(0).map_err(encode_error)?;
+        // Our tables are flat: one Parquet leaf, so one column writer, per field.
+        let jobs: Vec<_> = writers.into_iter().zip(batch.columns().iter().zip(schema.fields().iter())).collect();
+        let chunks = jobs
+            .into_par_iter()
+            .map(|(mut writer, (array, field))| {
+                for leaf in compute_leaves(field, array)? {
+                    writer.write(&leaf)?;
+                }
+                writer.close()
+            })
+            .collect::<Result<Vec<_>, ParquetError>>()
+            .map_err(encode_error)?;
+        let mut row_group = file.next_row_group().map_err(encode_error)?;
+        for chunk in chunks {
+            chunk.append_to_row_group(&mut row_group).map_err(encode_error)?;
+        }
+        row_group.close().map_err(encode_error)?;
+        file.close().map_err(encode_error)?;
         Ok(())
     })
 }

@@ -348,29 +348,30 @@ pub fn snapshot_fields() -> Vec<Field> {
     ]
 }
 
-/// Snapshot columns of parameters given as `(fan_out, fan_in, w, b)` per layer.
+/// Snapshot columns of parameters given as `(fan_out, fan_in, w, b)` per layer. Built straight
+/// into buffers of the final size: a W = 1000 snapshot has two million rows.
 pub fn snapshot_columns(layers: &[(usize, usize, &[f32], &[f32])]) -> Vec<ArrayRef> {
-    let (mut layer, mut kind, mut row, mut col, mut w) = (vec![], vec![], vec![], vec![], vec![]);
+    let rows: usize = layers.iter().map(|&(_, _, w, b)| w.len() + b.len()).sum();
+    let (mut layer, mut row, mut col, mut w) =
+        (Vec::with_capacity(rows), Vec::with_capacity(rows), Vec::with_capacity(rows), Vec::with_capacity(rows));
+    let mut kind = arrow::array::StringBuilder::with_capacity(rows, rows * "weight".len());
     for (l, &(fan_out, fan_in, weights, biases)) in layers.iter().enumerate() {
-        for (i, &v) in weights.iter().enumerate() {
-            layer.push(l as i32 + 1);
-            kind.push("weight");
-            row.push((i / fan_in) as i32);
-            col.push((i % fan_in) as i32);
-            w.push(v);
-        }
+        let number = l as i32 + 1;
+        debug_assert_eq!(weights.len(), fan_out * fan_in);
         debug_assert_eq!(biases.len(), fan_out);
-        for (i, &v) in biases.iter().enumerate() {
-            layer.push(l as i32 + 1);
-            kind.push("bias");
-            row.push(i as i32);
-            col.push(0);
-            w.push(v);
-        }
+        layer.resize(layer.len() + weights.len() + biases.len(), number);
+        row.extend((0..fan_out as i32).flat_map(|i| std::iter::repeat_n(i, fan_in)));
+        col.extend((0..fan_out).flat_map(|_| 0..fan_in as i32));
+        row.extend(0..fan_out as i32);
+        col.resize(col.len() + fan_out, 0);
+        (0..weights.len()).for_each(|_| kind.append_value("weight"));
+        (0..biases.len()).for_each(|_| kind.append_value("bias"));
+        w.extend_from_slice(weights);
+        w.extend_from_slice(biases);
     }
     vec![
         Arc::new(Int32Array::from(layer)),
-        Arc::new(StringArray::from(kind)),
+        Arc::new(kind.finish()),
         Arc::new(Int32Array::from(row)),
         Arc::new(Int32Array::from(col)),
         Arc::new(Float32Array::from(w)),
