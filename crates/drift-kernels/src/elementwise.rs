@@ -8,6 +8,18 @@ use crate::gemm::ROW_BLOCK;
 /// thread costs more (tens of µs) than the pass itself. The result is the same either way.
 const PARALLEL_MIN: usize = 1 << 18;
 
+/// `max(v, 0)`, spelled out: NaN and −0 give +0, exactly what `vmaxps(v, 0)` gives, so that the
+/// kernels' vector epilogues match this element-wise pass bit for bit (`f32::max` leaves the
+/// sign of a zero to the compiler).
+#[inline(always)]
+pub fn relu(v: f32) -> f32 {
+    if v > 0.0 {
+        v
+    } else {
+        0.0
+    }
+}
+
 /// Forward of a hidden layer's activation, in place: `Z[i,j] = max(Z[i,j] + b[j], 0)`.
 /// `z` is `m × n` row-major with `n = b.len()`.
 pub fn bias_relu_forward(z: &mut [f32], b: &[f32]) {
@@ -16,7 +28,7 @@ pub fn bias_relu_forward(z: &mut [f32], b: &[f32]) {
     let block = |rows: &mut [f32]| {
         for row in rows.chunks_exact_mut(n) {
             for (v, &bias) in row.iter_mut().zip(b) {
-                *v = (*v + bias).max(0.0);
+                *v = relu(*v + bias);
             }
         }
     };

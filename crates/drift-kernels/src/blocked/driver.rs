@@ -22,9 +22,10 @@ use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 
-use super::kernel::{Microkernel, MAX_TILE};
+use super::kernel::{Microkernel, TileOp, MAX_TILE};
 use super::pack::{pack_panel, Source};
 use super::params::{BlockSizes, MIN_TASK_FMAS, SERIAL_FMAS, TARGET_TASKS};
+use crate::elementwise::relu;
 
 /// The output `C` as a raw pointer with strides: element `(i, j)` at `ptr + i·rsc + j·csc`.
 #[derive(Clone, Copy, Debug)]
@@ -294,9 +295,9 @@ fn kc_blocks(kc: usize, k: usize) -> (usize, usize) {
 /// task's MR-row panels from row panel `ip0`, `b` its NR-column panels from column panel `jp0`;
 /// `(first, last)` says whether this is the first and the last block of the reduction.
 ///
-/// Plain stores go straight from the registers to C. A tile that needs the epilogue (the last
-/// block of a bias or mask product, every block of an SGD product) or lies on the edge of C is
-/// written to a tile on the stack first and then, still in L1, combined into C by [`finish`].
+/// Full tiles go straight from the registers to C, the epilogue applied on the way
+/// ([`TileOp`]). A tile on the edge of C, or one whose epilogue needs strided C, is written to a
+/// tile on the stack first and then, still in L1, combined into C by [`finish`].
 ///
 /// # Safety
 /// As for [`gemm`]; and no other thread writes these panels of C during the call.
@@ -313,28 +314,57 @@ unsafe fn gemm_block<K: Microkernel>(
 ) {
     let (mr, nr) = (K::MR, K::NR);
     let acc = !first || matches!(epi, Epi::Store { accumulate: true });
-    let direct = match epi {
-        Epi::Store { .. } => true,
-        Epi::Sgd(_) => false,
-        Epi::Bias { .. } | Epi::Mask(_) => !last,
+    let plain = if acc { TileOp::Add } else { TileOp::Store };
+    // How a full tile at element offset `o`, column `j` of C is written from the registers; `None`
+    // where it goes through the stack tile and `finish` instead (an epilogue on strided C, or a
+    // bias along the rows of the transposed orientation).
+    let full_tile_op = |o: usize, j: usize| match epi {
+        Epi::Store { .. } => Some(plain),
+        Epi::Bias { .. } | Epi::Mask(_) if !last => Some(plain),
+        _ if c.csc != 1 => None,
+        Epi::Bias { along_rows: true, .. } => None,
+        Epi::Bias { bias, along_rows: false, relu } => {
+            Some(TileOp::Bias { bias: bias[j..j + nr].as_ptr(), add: !first, relu })
+        }
+        Epi::Mask(mask) => Some(TileOp::Mask { mask: mask[o..].as_ptr(), add: !first }),
+        Epi::Sgd(lr) => Some(TileOp::Sgd(lr)),
     };
-    let tile_epi = if direct { Epi::Store { accumulate: acc } } else { epi };
+    let tile_epi = match epi {
+        Epi::Store { .. } => Epi::Store { accumulate: acc },
+        Epi::Bias { .. } | Epi::Mask(_) if !last => Epi::Store { accumulate: acc },
+        _ => epi,
+    };
     // Zeroed once per block, not per tile: the kernel overwrites all MR·NR values it uses.
     let mut tile = [0.0f32; MAX_TILE];
     for (jp, b_panel) in (jp0..).zip(b.chunks_exact(nr * kc)) {
         let cols = nr.min(n - jp * nr);
         for (ip, a_panel) in (ip0..).zip(a.chunks_exact(mr * kc)) {
             let rows = mr.min(m - ip * mr);
-            if direct && rows == mr && cols == nr {
-                let offset = (ip * mr) as isize * c.rsc + (jp * nr) as isize * c.csc;
+            let offset = (ip * mr) as isize * c.rsc + (jp * nr) as isize * c.csc;
+            let full = rows == mr && cols == nr;
+            match full.then(|| full_tile_op(offset as usize, jp * nr)).flatten() {
                 // SAFETY: a full tile inside C (ip·MR < m, jp·NR < n), ours alone; panels of
-                // kc·MR and kc·NR floats.
-                unsafe { K::kernel(kc, a_panel.as_ptr(), b_panel.as_ptr(), c.ptr.offset(offset), c.rsc, c.csc, acc) };
-            } else {
-                // SAFETY: `tile` holds MR·NR ≤ MAX_TILE floats, row-major with stride NR.
-                unsafe { K::kernel(kc, a_panel.as_ptr(), b_panel.as_ptr(), tile.as_mut_ptr(), nr as isize, 1, false) };
-                // SAFETY: rows × cols from (ip·MR, jp·NR) is inside C and this task's alone.
-                unsafe { finish(&tile[..mr * nr], nr, (rows, cols), c, (ip * mr, jp * nr), first, tile_epi) };
+                // kc·MR and kc·NR floats; `op` is plain unless csc = 1, and its bias and mask
+                // pointers come from slices of C's extent, at this tile.
+                Some(op) => unsafe {
+                    K::kernel(kc, a_panel.as_ptr(), b_panel.as_ptr(), c.ptr.offset(offset), c.rsc, c.csc, op)
+                },
+                None => {
+                    // SAFETY: `tile` holds MR·NR ≤ MAX_TILE floats, row-major with stride NR.
+                    unsafe {
+                        K::kernel(
+                            kc,
+                            a_panel.as_ptr(),
+                            b_panel.as_ptr(),
+                            tile.as_mut_ptr(),
+                            nr as isize,
+                            1,
+                            TileOp::Store,
+                        )
+                    };
+                    // SAFETY: rows × cols from (ip·MR, jp·NR) is inside C and this task's alone.
+                    unsafe { finish(&tile[..mr * nr], nr, (rows, cols), c, (ip * mr, jp * nr), first, tile_epi) };
+                }
             }
         }
     }
@@ -361,7 +391,7 @@ unsafe fn finish(
     epi: Epi<'_>,
 ) {
     let sum = move |old: f32, x: f32| if first { x } else { old + x };
-    let relu = move |v: f32, on: bool| if on { v.max(0.0) } else { v };
+    let relu = move |v: f32, on: bool| if on { relu(v) } else { v };
     let masked = move |v: f32, mask: f32| if mask <= 0.0 { 0.0 } else { v };
     if c.csc != 1 {
         // SAFETY (each): the caller's guarantee; `o` is the element's offset in C.

@@ -6,7 +6,7 @@
 
 use std::arch::x86_64::*;
 
-use super::kernel::{Microkernel, MAX_TILE};
+use super::kernel::{Microkernel, TileOp, MAX_TILE};
 
 /// AVX-512F, 8×32: 16 zmm accumulators + 2 B vectors + 1 broadcast; 2 loads and 8 broadcasts
 /// feed 16 FMAs per step, which Zen 4 (one 512-bit FMA per cycle) sustains at ≈ 98% of peak from
@@ -24,9 +24,9 @@ impl Microkernel for Avx512 {
     const AVX: bool = true;
 
     #[inline(always)]
-    unsafe fn kernel(k: usize, a: *const f32, b: *const f32, c: *mut f32, rsc: isize, csc: isize, accumulate: bool) {
+    unsafe fn kernel(k: usize, a: *const f32, b: *const f32, c: *mut f32, rsc: isize, csc: isize, op: TileOp) {
         // SAFETY: forwarded contract of `Microkernel::kernel`, which includes AVX-512F support.
-        unsafe { kernel_avx512::<8, 2>(k, a, b, c, rsc, csc, accumulate) }
+        unsafe { kernel_avx512::<8, 2>(k, a, b, c, rsc, csc, op) }
     }
 }
 
@@ -36,9 +36,9 @@ impl Microkernel for Avx2 {
     const AVX: bool = true;
 
     #[inline(always)]
-    unsafe fn kernel(k: usize, a: *const f32, b: *const f32, c: *mut f32, rsc: isize, csc: isize, accumulate: bool) {
+    unsafe fn kernel(k: usize, a: *const f32, b: *const f32, c: *mut f32, rsc: isize, csc: isize, op: TileOp) {
         // SAFETY: forwarded contract of `Microkernel::kernel`, which includes AVX2 and FMA support.
-        unsafe { kernel_avx2::<6, 2>(k, a, b, c, rsc, csc, accumulate) }
+        unsafe { kernel_avx2::<6, 2>(k, a, b, c, rsc, csc, op) }
     }
 }
 
@@ -51,7 +51,7 @@ unsafe fn kernel_avx512<const MR: usize, const NV: usize>(
     c: *mut f32,
     rsc: isize,
     csc: isize,
-    accumulate: bool,
+    op: TileOp,
 ) {
     const LANES: usize = 16;
     let nr = NV * LANES;
@@ -75,17 +75,8 @@ unsafe fn kernel_avx512<const MR: usize, const NV: usize>(
             b = b.add(nr);
         }
     }
-    if csc == 1 {
-        // SAFETY: csc = 1, so row i of the tile is NR contiguous floats at c + i·rsc (caller).
-        unsafe { store_rows(&acc, c, rsc, accumulate) };
-    } else {
-        // Strided C (the transposed orientation): through a row-major tile on the stack.
-        let mut tile = [0.0f32; MAX_TILE];
-        // SAFETY: the tile holds MR·NR ≤ MAX_TILE floats, rows NR apart.
-        unsafe { store_rows(&acc, tile.as_mut_ptr(), nr as isize, false) };
-        // SAFETY: (i, j) < (MR, NR) is inside the caller's tile.
-        unsafe { scatter(&tile[..MR * nr], nr, c, rsc, csc, accumulate) };
-    }
+    // SAFETY: the caller's contract, forwarded.
+    unsafe { write_tile(&acc, c, rsc, csc, op) };
 }
 
 /// `MR × (8·NV)` tile with ymm registers. See [`Microkernel::kernel`] for the contract.
@@ -97,7 +88,7 @@ unsafe fn kernel_avx2<const MR: usize, const NV: usize>(
     c: *mut f32,
     rsc: isize,
     csc: isize,
-    accumulate: bool,
+    op: TileOp,
 ) {
     const LANES: usize = 8;
     let nr = NV * LANES;
@@ -120,38 +111,82 @@ unsafe fn kernel_avx2<const MR: usize, const NV: usize>(
             b = b.add(nr);
         }
     }
-    if csc == 1 {
-        // SAFETY: csc = 1, so row i of the tile is NR contiguous floats at c + i·rsc (caller).
-        unsafe { store_rows(&acc, c, rsc, accumulate) };
-    } else {
-        // Strided C (the transposed orientation): through a row-major tile on the stack.
+    // SAFETY: the caller's contract, forwarded.
+    unsafe { write_tile(&acc, c, rsc, csc, op) };
+}
+
+/// Writes the accumulators into the tile of C through `op`: in registers when rows are
+/// contiguous (`csc = 1`), else (the transposed orientation, `Store` or `Add` only) through a
+/// row-major tile on the stack. Generic over the register type so both kernels share it.
+///
+/// # Safety
+/// The vector instructions of `V` are available; the contract of `Microkernel::kernel` for `c`,
+/// `rsc`, `csc` and `op`.
+#[inline(always)]
+unsafe fn write_tile<V: Register, const MR: usize, const NV: usize>(
+    acc: &[[V; NV]; MR],
+    c: *mut f32,
+    rsc: isize,
+    csc: isize,
+    op: TileOp,
+) {
+    let nr = NV * V::LANES;
+    if csc != 1 {
+        debug_assert!(matches!(op, TileOp::Store | TileOp::Add), "{op:?} on strided C");
         let mut tile = [0.0f32; MAX_TILE];
         // SAFETY: the tile holds MR·NR ≤ MAX_TILE floats, rows NR apart.
-        unsafe { store_rows(&acc, tile.as_mut_ptr(), nr as isize, false) };
+        unsafe { store_rows(acc, tile.as_mut_ptr(), nr as isize, |_, _, x| x) };
         // SAFETY: (i, j) < (MR, NR) is inside the caller's tile.
-        unsafe { scatter(&tile[..MR * nr], nr, c, rsc, csc, accumulate) };
+        unsafe { scatter(&tile[..MR * nr], nr, c, rsc, csc, matches!(op, TileOp::Add)) };
+        return;
+    }
+    // SAFETY (each arm): row i of the tile is NR contiguous floats at c + i·rsc, readable and
+    // writable; the bias holds NR floats, the mask has C's offsets (caller).
+    unsafe {
+        match op {
+            TileOp::Store => store_rows(acc, c, rsc, |_, _, x| x),
+            TileOp::Add => store_rows(acc, c, rsc, |p, _, x| V::add(V::load(p), x)),
+            TileOp::Bias { bias, add, relu } => {
+                let bias: [V; NV] = std::array::from_fn(|v| V::load(bias.add(v * V::LANES)));
+                store_rows(acc, c, rsc, |p, (_, v), x| {
+                    let s = V::add(if add { V::add(V::load(p), x) } else { x }, bias[v]);
+                    if relu {
+                        V::relu(s)
+                    } else {
+                        s
+                    }
+                })
+            }
+            TileOp::Mask { mask, add } => store_rows(acc, c, rsc, |p, (i, v), x| {
+                let s = if add { V::add(V::load(p), x) } else { x };
+                V::zero_where_not_positive(s, V::load(mask.offset(i as isize * rsc + (v * V::LANES) as isize)))
+            }),
+            TileOp::Sgd(lr) => {
+                let lr = V::splat(lr);
+                store_rows(acc, c, rsc, |p, _, x| V::sub(V::load(p), V::mul(lr, x)))
+            }
+        }
     }
 }
 
-/// Writes (or adds, with `accumulate`) the accumulators to rows `c + i·rsc`, contiguous within a
-/// row. Generic over the register type so both kernels share it; fully unrolled.
+/// `c[i·rsc + v·LANES ..] = f(that address, (i, v), acc[i][v])` for every register of the tile;
+/// fully unrolled.
 ///
 /// # Safety
-/// The vector instructions of `V` are available; each row `c + i·rsc .. + NV·LANES` is writable
-/// (and readable with `accumulate`).
+/// Each row `c + i·rsc .. + NV·LANES` is writable, and whatever `f` reads is readable.
 #[inline(always)]
 unsafe fn store_rows<V: Register, const MR: usize, const NV: usize>(
     acc: &[[V; NV]; MR],
     c: *mut f32,
     rsc: isize,
-    accumulate: bool,
+    f: impl Fn(*mut f32, (usize, usize), V) -> V,
 ) {
     for (i, row) in acc.iter().enumerate() {
         for (v, &x) in row.iter().enumerate() {
             // SAFETY: inside row i of the caller's tile.
             unsafe {
                 let p = c.offset(i as isize * rsc + (v * V::LANES) as isize);
-                V::store(p, if accumulate { V::add(V::load(p), x) } else { x });
+                V::store(p, f(p, (i, v), x));
             }
         }
     }
@@ -173,12 +208,20 @@ unsafe fn scatter(tile: &[f32], nr: usize, c: *mut f32, rsc: isize, csc: isize, 
     }
 }
 
-/// The vector register of a kernel: load, store, add.
+/// The vector register of a kernel and the operations of the epilogues. Each must round as the
+/// scalar definition in `TileOp::scalar` does (one IEEE operation per step, no FMA).
 trait Register: Copy {
     const LANES: usize;
     unsafe fn load(p: *const f32) -> Self;
     unsafe fn store(p: *mut f32, x: Self);
+    unsafe fn splat(x: f32) -> Self;
     unsafe fn add(x: Self, y: Self) -> Self;
+    unsafe fn sub(x: Self, y: Self) -> Self;
+    unsafe fn mul(x: Self, y: Self) -> Self;
+    /// `x > 0 ? x : +0` per lane (`vmaxps x, 0` returns its second operand for NaN and zeros).
+    unsafe fn relu(x: Self) -> Self;
+    /// `mask ≤ 0 ? +0 : x` per lane (a NaN mask keeps `x`).
+    unsafe fn zero_where_not_positive(x: Self, mask: Self) -> Self;
 }
 
 impl Register for __m512 {
@@ -194,9 +237,32 @@ impl Register for __m512 {
         unsafe { _mm512_storeu_ps(p, x) }
     }
     #[inline(always)]
+    unsafe fn splat(x: f32) -> Self {
+        // SAFETY (this and the rest): the caller's (AVX-512F present).
+        unsafe { _mm512_set1_ps(x) }
+    }
+    #[inline(always)]
     unsafe fn add(x: Self, y: Self) -> Self {
-        // SAFETY: the caller's (AVX-512F present).
         unsafe { _mm512_add_ps(x, y) }
+    }
+    #[inline(always)]
+    unsafe fn sub(x: Self, y: Self) -> Self {
+        unsafe { _mm512_sub_ps(x, y) }
+    }
+    #[inline(always)]
+    unsafe fn mul(x: Self, y: Self) -> Self {
+        unsafe { _mm512_mul_ps(x, y) }
+    }
+    #[inline(always)]
+    unsafe fn relu(x: Self) -> Self {
+        unsafe { _mm512_max_ps(x, _mm512_setzero_ps()) }
+    }
+    #[inline(always)]
+    unsafe fn zero_where_not_positive(x: Self, mask: Self) -> Self {
+        unsafe {
+            let zero = _mm512_setzero_ps();
+            _mm512_mask_mov_ps(x, _mm512_cmp_ps_mask::<_CMP_LE_OQ>(mask, zero), zero)
+        }
     }
 }
 
@@ -213,8 +279,103 @@ impl Register for __m256 {
         unsafe { _mm256_storeu_ps(p, x) }
     }
     #[inline(always)]
+    unsafe fn splat(x: f32) -> Self {
+        // SAFETY (this and the rest): the caller's (AVX present).
+        unsafe { _mm256_set1_ps(x) }
+    }
+    #[inline(always)]
     unsafe fn add(x: Self, y: Self) -> Self {
-        // SAFETY: the caller's (AVX present).
         unsafe { _mm256_add_ps(x, y) }
+    }
+    #[inline(always)]
+    unsafe fn sub(x: Self, y: Self) -> Self {
+        unsafe { _mm256_sub_ps(x, y) }
+    }
+    #[inline(always)]
+    unsafe fn mul(x: Self, y: Self) -> Self {
+        unsafe { _mm256_mul_ps(x, y) }
+    }
+    #[inline(always)]
+    unsafe fn relu(x: Self) -> Self {
+        unsafe { _mm256_max_ps(x, _mm256_setzero_ps()) }
+    }
+    #[inline(always)]
+    unsafe fn zero_where_not_positive(x: Self, mask: Self) -> Self {
+        unsafe {
+            let zero = _mm256_setzero_ps();
+            _mm256_blendv_ps(x, zero, _mm256_cmp_ps::<_CMP_LE_OQ>(mask, zero))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::elementwise::relu;
+
+    /// NaN, both zeros, infinities, subnormals: the lanes the random tests never hit.
+    const SPECIAL: [f32; 16] = [
+        f32::NAN,
+        -0.0,
+        0.0,
+        -1.0,
+        1.0,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        1e-45,
+        -1e-45,
+        f32::MIN_POSITIVE,
+        -f32::MIN_POSITIVE,
+        3.5,
+        -3.5,
+        f32::MAX,
+        f32::MIN,
+        0.5,
+    ];
+
+    /// The vector epilogue operations against their scalar definitions, bit for bit, on every
+    /// pair of special values.
+    fn check<V: Register>() {
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let lanes = V::LANES;
+        for shift in 0..SPECIAL.len() {
+            let x: Vec<f32> = (0..lanes).map(|i| SPECIAL[i % 16]).collect();
+            let m: Vec<f32> = (0..lanes).map(|i| SPECIAL[(i + shift) % 16]).collect();
+            let mut out = vec![0.0f32; lanes];
+            // SAFETY: `lanes` floats in each buffer; the callers checked the instruction set.
+            unsafe {
+                let (xv, mv) = (V::load(x.as_ptr()), V::load(m.as_ptr()));
+                V::store(out.as_mut_ptr(), V::relu(xv));
+                assert_eq!(bits(&out), bits(&x.iter().map(|&v| relu(v)).collect::<Vec<_>>()), "relu");
+                V::store(out.as_mut_ptr(), V::zero_where_not_positive(xv, mv));
+                let want: Vec<f32> = x.iter().zip(&m).map(|(&v, &k)| if k <= 0.0 { 0.0 } else { v }).collect();
+                assert_eq!(bits(&out), bits(&want), "mask {m:?}");
+                V::store(out.as_mut_ptr(), V::sub(xv, V::mul(V::splat(0.1), mv)));
+                let want: Vec<f32> = x.iter().zip(&m).map(|(&v, &k)| v - 0.1 * k).collect();
+                assert_eq!(bits(&out), bits(&want), "sgd");
+            }
+        }
+    }
+
+    #[test]
+    fn epilogue_lanes_match_the_scalar_definitions() {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: AVX-512F is present.
+            unsafe { with_avx512(check::<__m512>) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: AVX2 and FMA are present.
+            unsafe { with_avx2(check::<__m256>) };
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    unsafe fn with_avx512(f: fn()) {
+        f()
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn with_avx2(f: fn()) {
+        f()
     }
 }
