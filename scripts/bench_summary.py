@@ -80,6 +80,21 @@ def sgd_choice(crit):
     return lines if found else []
 
 
+def verdict(ok, needed, best_gemm):
+    """'met'; or what meeting the target would take, as a share of the peak probe: above 100% it is
+    physically out of reach; above the best share any of our products reaches it is beyond what
+    this machine has shown for this arithmetic."""
+    if ok:
+        return "met"
+    if needed is None:
+        return "NOT MET"
+    if needed > 1:
+        return f"NOT MET, out of reach: needs {needed:.0%} of peak"
+    if best_gemm is not None and needed > best_gemm:
+        return f"NOT MET: needs {needed:.0%} of peak, above the best single product here ({best_gemm:.0%})"
+    return f"NOT MET: needs {needed:.0%} of peak"
+
+
 def fmt(x):
     return "" if x is None else f"{x:.1f}"
 
@@ -104,9 +119,10 @@ def main():
         if case.startswith("W512/") and threads == 2:
             if min(m, n, k) >= 128:
                 checks.append((f"{case}: ≥ 70% of peak and ≥ 1.3× matrixmultiply",
-                               f"{drift / peak[2]:.0%} of peak, {drift / mm:.2f}×", drift >= 0.7 * peak[2] and drift >= 1.3 * mm))
+                               f"{drift / peak[2]:.0%} of peak, {drift / mm:.2f}×", drift >= 0.7 * peak[2] and drift >= 1.3 * mm,
+                               max(0.7, 1.3 * mm / peak[2])))
             else:
-                checks.append((f"{case}: at least matrixmultiply", f"{drift / mm:.2f}×", drift >= mm))
+                checks.append((f"{case}: at least matrixmultiply", f"{drift / mm:.2f}×", drift >= mm, mm / peak[2]))
     epoch_targets = {128: 3.0, 512: 2.0, 1000: 1.8}
     for width, target in epoch_targets.items():
         drift = crit.get(f"train/epoch/W{width}/drift/threads=2")
@@ -117,8 +133,11 @@ def main():
         rows.append([f"epoch_W{width}", "", "", "", 2, drift[1], mm[1], blas[1] if blas else None, peak[2]])
         if blas:
             speedup = blas[0] / drift[0]
+            # The epoch time the target allows, as a share of the peak: GEMM work at peak / that time.
+            needed = epoch_flops(width) / (peak[2] * 1e9) / (blas[0] / target) if peak[2] else None
             checks.append((f"epoch W={width}: ≥ {target}× NumPy/OpenBLAS",
-                           f"{speedup:.2f}× ({drift[0]:.3f} s vs {blas[0]:.3f} s)", speedup >= target))
+                           f"{speedup:.2f}× ({drift[0]:.3f} s vs {blas[0]:.3f} s; the epoch runs at "
+                           f"{epoch_flops(width) / drift[0] / 1e9 / peak[2]:.0%} of peak)", speedup >= target, needed))
     epoch512 = crit.get("train/epoch/W512/drift/threads=2")
     stats = crit.get("analysis/statistics/W512")
     snap = crit.get("analysis/statistics+snapshot/W512")
@@ -127,7 +146,10 @@ def main():
         share = snap[0] / epoch512[0]
         checks.append(("per-epoch statistics + one snapshot ≤ 5% of an epoch at W=512",
                        f"{share:.1%} (an epoch's statistics alone {stats[0] * 1e3:.1f} ms = {stats[0] / epoch512[0]:.1%}; "
-                       f"with a snapshot {snap[0] * 1e3:.1f} ms; the epoch {epoch512[0] * 1e3:.0f} ms)", share <= 0.05))
+                       f"with a snapshot {snap[0] * 1e3:.1f} ms; the epoch {epoch512[0] * 1e3:.0f} ms)", share <= 0.05, None))
+
+    # The best share of the peak any of our products reaches at 2 threads: what "reachable" means here.
+    best_gemm = max((r[5] / r[8] for r in rows if r[1] != "" and r[4] == 2 and r[8]), default=None)
 
     OUT.mkdir(parents=True, exist_ok=True)
     with open(OUT / "summary.csv", "w", newline="") as f:
@@ -139,7 +161,7 @@ def main():
     lines += ["| " + " | ".join(fmt(v) if isinstance(v, float) or v is None else str(v) for v in r) + " |" for r in rows]
     lines += ["", f"Peak probe (independent FMA chains): {fmt(peak[1])} GFLOP/s on 1 thread, {fmt(peak[2])} on 2.", "",
               "| target | measured | verdict |", "|---|---|---|"]
-    lines += [f"| {name} | {value} | {'met' if ok else 'NOT MET'} |" for name, value, ok in checks]
+    lines += [f"| {name} | {value} | {verdict(ok, needed, best_gemm)} |" for name, value, ok, needed in checks]
     lines += limits(crit, numpy, peak[2], epoch_targets)
     lines += sgd_choice(crit)
     (OUT / "summary.md").write_text("\n".join(lines) + "\n")

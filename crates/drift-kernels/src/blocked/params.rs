@@ -57,3 +57,9 @@ pub(crate) const MIN_TASK_FMAS: usize = 1 << 17;
 /// fork-join costs ≈ 25 µs when the other worker has gone to sleep, more than splitting saves
 /// (one core does 2²¹ FMAs in ≈ 40 µs). It only chooses who runs the fixed tasks, never bits.
 pub(crate) const SERIAL_FMAS: usize = 1 << 21;
+
+/// ... unless C has at least this many elements: then the product is memory-bound (the
+/// backward-data product of the 10-class layer, `k = 10`, writes and masks a 128 × W block) and
+/// two cores move it at nearly twice the rate of one (measured at W = 512: 0.57× matrixmultiply
+/// on one core, more than 1× on two; the whole step unchanged within noise).
+pub(crate) const PARALLEL_OUTPUTS: usize = 1 << 16;
