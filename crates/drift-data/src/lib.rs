@@ -29,6 +29,7 @@
 //! # Ok::<(), drift_data::DataError>(())
 //! ```
 
+use rayon::prelude::*;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -256,17 +257,26 @@ pub fn fill_batch(split: &Split, indices: &[u32], x: &mut [f32], y: &mut [u16]) 
     assert!(x.len() >= indices.len() * dim, "x holds {} floats, the batch needs {}", x.len(), indices.len() * dim);
     assert!(y.len() >= indices.len(), "y holds {} labels, the batch needs {}", y.len(), indices.len());
     let labels = split.labels();
-    for (j, ((&i, row), label)) in indices.iter().zip(x.chunks_exact_mut(dim)).zip(y.iter_mut()).enumerate() {
-        // The samples are scattered over the whole set, so each image is a cache miss: ask
-        // for the next one while this one converts (a W = 128 step waited on memory here).
-        if let Some(&next) = indices.get(j + 1) {
-            prefetch(split.image(next as usize));
+    let fill = |(indices, (x, y)): (&[u32], (&mut [f32], &mut [u16]))| {
+        for (j, ((&i, row), label)) in indices.iter().zip(x.chunks_exact_mut(dim)).zip(y.iter_mut()).enumerate() {
+            // The samples are scattered over the whole set, so each image is a cache miss: ask
+            // for the next one while this one converts (a W = 128 step waited on memory here).
+            if let Some(&next) = indices.get(j + 1) {
+                prefetch(split.image(next as usize));
+            }
+            for (out, &p) in row.iter_mut().zip(split.image(i as usize)) {
+                *out = f32::from(p) / 255.0;
+            }
+            *label = labels[i as usize];
         }
-        for (out, &p) in row.iter_mut().zip(split.image(i as usize)) {
-            *out = f32::from(p) / 255.0;
-        }
-        *label = labels[i as usize];
-    }
+    };
+    // Halves on two threads: it halves the wait, and the second thread, woken here, is still
+    // awake when the first product of the step forks (waking a sleeping one costs ≈ 25 µs).
+    let chunk = indices.len().div_ceil(2).max(1);
+    indices
+        .par_chunks(chunk)
+        .zip(x[..indices.len() * dim].par_chunks_mut(chunk * dim).zip(y[..indices.len()].par_chunks_mut(chunk)))
+        .for_each(fill);
 }
 
 /// Hints the CPU to bring `bytes` into the cache; no effect on results.

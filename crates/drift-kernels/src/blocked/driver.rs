@@ -24,7 +24,7 @@ use rayon::prelude::*;
 
 use super::kernel::{Microkernel, TileOp, MAX_TILE};
 use super::pack::{pack_panel, Source};
-use super::params::{BlockSizes, MIN_TASK_FMAS, PARALLEL_OUTPUTS, SERIAL_FMAS, TARGET_TASKS};
+use super::params::{BlockSizes, MIN_TASK_FMAS, SERIAL_FMAS, TARGET_TASKS};
 use crate::elementwise::relu;
 
 /// The output `C` as a raw pointer with strides: element `(i, j)` at `ptr + i·rsc + j·csc`.
@@ -173,8 +173,8 @@ impl Grid {
 
 /// `C = epi(A·B)` for `A: m×k` (lanes = rows), `B: k×n` (lanes = columns), `m, k, n > 0`.
 ///
-/// Products under `SERIAL_FMAS` multiply-adds with C under `PARALLEL_OUTPUTS` elements run their
-/// tasks in order on the calling thread: the same tasks, so the same bits, without a fork-join.
+/// Products under `SERIAL_FMAS` multiply-adds run their tasks in order on the calling thread: the
+/// same tasks, so the same bits, without a fork-join.
 ///
 /// # Safety
 /// The caller guarantees: the CPU supports `K`'s instruction set; `a` and `b` hold all the
@@ -229,7 +229,7 @@ pub(crate) unsafe fn gemm<K: Microkernel>(
             }
         };
         let tasks = grid.row_blocks() * cb;
-        if m.saturating_mul(n).saturating_mul(k) < SERIAL_FMAS && m * n < PARALLEL_OUTPUTS {
+        if m.saturating_mul(n).saturating_mul(k) < SERIAL_FMAS {
             (0..tasks).for_each(run_task);
         } else {
             run_tasks(tasks, run_task);

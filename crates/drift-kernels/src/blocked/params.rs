@@ -53,13 +53,11 @@ pub(crate) const TARGET_TASKS: usize = 16;
 /// tasks cost more to hand out than they save.
 pub(crate) const MIN_TASK_FMAS: usize = 1 << 17;
 
-/// Products under this many multiply-adds run on the calling thread: on this 2-vCPU VM a
-/// fork-join costs ≈ 25 µs when the other worker has gone to sleep, more than splitting saves
-/// (one core does 2²¹ FMAs in ≈ 40 µs). It only chooses who runs the fixed tasks, never bits.
-pub(crate) const SERIAL_FMAS: usize = 1 << 21;
-
-/// ... unless C has at least this many elements: then the product is memory-bound (the
-/// backward-data product of the 10-class layer, `k = 10`, writes and masks a 128 × W block) and
-/// two cores move it at nearly twice the rate of one (measured at W = 512: 0.57× matrixmultiply
-/// on one core, more than 1× on two; the whole step unchanged within noise).
-pub(crate) const PARALLEL_OUTPUTS: usize = 1 << 16;
+/// Products under this many multiply-adds run on the calling thread: a fork-join costs a few µs
+/// even with both workers awake, more than splitting saves (one core does 2¹⁹ FMAs in ≈ 5 µs).
+/// Not higher: rayon parks a worker that finds nothing to do for a few tens of µs, and waking it
+/// costs ≈ 25 µs on this 2-vCPU VM; with the 10-class layer's products (6.6·10⁵ FMAs at W = 512)
+/// run in parallel the second worker stays awake through the step. Measured at W = 512: with
+/// 2²¹ the second worker joined each product 12 µs late on average, with 2¹⁹ 1.5 µs, and the
+/// epoch took ≈ 4% less. It only chooses who runs the fixed tasks, never bits.
+pub(crate) const SERIAL_FMAS: usize = 1 << 19;
