@@ -92,7 +92,7 @@ def bench_epochs(rng):
     for width in WIDTHS:
         p = INPUT * width + width * width + width * CLASSES
         flops = sum(len(range(s, min(s + BATCH, 60000))) * (6 * p - 2 * INPUT * width) for s in range(0, 60000, BATCH))
-        seconds = min(epoch(rng, width, x, y) for _ in range(1 if QUICK else 3))
+        seconds = min(epoch(rng, width, x, y) for _ in range(2 if QUICK else 3))
         print(json.dumps({"case": f"epoch_W{width}", "threads": THREADS, "seconds": seconds, "flops": flops}), flush=True)
 
 
