@@ -329,10 +329,11 @@ unsafe fn gemm_block<K: Microkernel>(
         Epi::Mask(mask) => Some(TileOp::Mask { mask: mask[o..].as_ptr(), add: !first }),
         Epi::Sgd(lr) => Some(TileOp::Sgd(lr)),
     };
+    // What `finish` applies to the other tiles: the epilogue where it is due, else the plain sum.
     let tile_epi = match epi {
-        Epi::Store { .. } => Epi::Store { accumulate: acc },
-        Epi::Bias { .. } | Epi::Mask(_) if !last => Epi::Store { accumulate: acc },
-        _ => epi,
+        Epi::Sgd(_) => epi,
+        Epi::Bias { .. } | Epi::Mask(_) if last => epi,
+        _ => Epi::Store { accumulate: acc },
     };
     // Zeroed once per block, not per tile: the kernel overwrites all MR·NR values it uses.
     let mut tile = [0.0f32; MAX_TILE];
