@@ -207,15 +207,9 @@ const DIMS: [usize; 13] = [1, 2, 3, 7, 15, 16, 17, 31, 33, 127, 128, 129, 600];
 #[test]
 fn fused_equals_separate_on_awkward_shapes() {
     let kernels = kernels();
-    let mut seed = 1;
-    for &d in &DIMS {
-        for (x, y) in [(1, 17), (33, 3), (129, 16)] {
-            check(&kernels, d, x, y, seed);
-            check(&kernels, x, d, y, seed + 1);
-            check(&kernels, x, y, d, seed + 2);
-            seed += 3;
-        }
-    }
+    common::each_dimension_in_turn(&DIMS, &[(1, 17), (33, 3), (129, 16)], |m, k, n, seed| {
+        check(&kernels, m, k, n, seed)
+    });
 }
 
 /// The products of a training step with each epilogue it uses (W = 512 and W = 1000, a full

@@ -18,3 +18,21 @@ pub fn data(len: usize, seed: u64) -> Vec<f32> {
 /// 128 and a last, partial one of 96.
 pub const TRAINING_SHAPES: [(usize, usize, usize); 6] =
     [(128, 784, 512), (96, 512, 10), (128, 10, 512), (10, 128, 512), (512, 96, 784), (128, 1000, 1000)];
+
+/// Calls `check(m, k, n, seed)` with every `d` of `dims` as m, then as k, then as n, the other two
+/// dimensions from each pair of `others`; the seed counts up from 1, so a failure replays.
+pub fn each_dimension_in_turn(
+    dims: &[usize],
+    others: &[(usize, usize)],
+    mut check: impl FnMut(usize, usize, usize, u64),
+) {
+    let mut seed = 1;
+    for &d in dims {
+        for &(x, y) in others {
+            check(d, x, y, seed);
+            check(x, d, y, seed + 1);
+            check(x, y, d, seed + 2);
+            seed += 3;
+        }
+    }
+}
