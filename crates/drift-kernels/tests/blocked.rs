@@ -3,7 +3,7 @@
 //! Instruction sets the CPU lacks are skipped with a loud line, never silently.
 
 mod common;
-use common::{data, TRAINING_SHAPES};
+use common::{data, Layout, LAYOUTS, TRAINING_SHAPES};
 
 use drift_kernels::blocked::{gemm_blocked, Isa, IsaError};
 use drift_kernels::{MatMut, MatRef};
@@ -23,19 +23,6 @@ fn supported_isas() -> Vec<Isa> {
         .collect()
 }
 
-/// The three training layouts of one product `C (m×n) = A (m×k) · B (k×n)`.
-#[derive(Clone, Copy, Debug)]
-enum Layout {
-    /// `Z = X·Wᵀ`: A = X row-major `m×k`, B = Wᵀ with W row-major `n×k`.
-    Forward,
-    /// `dX = dZ·W`: A = dZ row-major `m×k`, B = W row-major `k×n`.
-    BackwardData,
-    /// `dW = dZᵀ·X`: A = dZᵀ with dZ row-major `k×m`, B = X row-major `k×n`.
-    WeightGrad,
-}
-
-const LAYOUTS: [Layout; 3] = [Layout::Forward, Layout::BackwardData, Layout::WeightGrad];
-
 /// Operand data of one product, in the storage its layout uses.
 struct Operands {
     layout: Layout,
@@ -52,17 +39,11 @@ impl Operands {
     }
 
     fn a(&self) -> MatRef<'_> {
-        match self.layout {
-            Layout::Forward | Layout::BackwardData => MatRef::new(&self.a, self.m, self.k),
-            Layout::WeightGrad => MatRef::new(&self.a, self.k, self.m).t(),
-        }
+        self.layout.views(&self.a, &self.b, (self.m, self.k, self.n)).0
     }
 
     fn b(&self) -> MatRef<'_> {
-        match self.layout {
-            Layout::Forward => MatRef::new(&self.b, self.n, self.k).t(),
-            Layout::BackwardData | Layout::WeightGrad => MatRef::new(&self.b, self.k, self.n),
-        }
+        self.layout.views(&self.a, &self.b, (self.m, self.k, self.n)).1
     }
 
     /// The f64 reference `A·B`, row-major `m×n`.

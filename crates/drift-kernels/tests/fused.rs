@@ -4,7 +4,7 @@
 //! reference, and the same bits on 1 and 2 threads.
 
 mod common;
-use common::{data, TRAINING_SHAPES};
+use common::{data, Layout, LAYOUTS, TRAINING_SHAPES};
 
 use drift_kernels::blocked::{gemm_blocked, gemm_blocked_fused, Isa};
 use drift_kernels::{
@@ -24,13 +24,6 @@ fn kernels() -> Vec<Kernel> {
         eprintln!("SKIPPED: {isa} not supported by this CPU");
     }
     Kernel::available()
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Layout {
-    Forward,
-    BackwardData,
-    WeightGrad,
 }
 
 /// One product `C (m×n) = A (m×k) · B (k×n)` in a training layout, with an epilogue's operands.
@@ -62,17 +55,11 @@ impl Case {
     }
 
     fn a(&self) -> MatRef<'_> {
-        match self.layout {
-            Layout::Forward | Layout::BackwardData => MatRef::new(&self.a, self.m, self.k),
-            Layout::WeightGrad => MatRef::new(&self.a, self.k, self.m).t(),
-        }
+        self.layout.views(&self.a, &self.b, (self.m, self.k, self.n)).0
     }
 
     fn b(&self) -> MatRef<'_> {
-        match self.layout {
-            Layout::Forward => MatRef::new(&self.b, self.n, self.k).t(),
-            Layout::BackwardData | Layout::WeightGrad => MatRef::new(&self.b, self.k, self.n),
-        }
+        self.layout.views(&self.a, &self.b, (self.m, self.k, self.n)).1
     }
 
     fn epilogues(&self) -> [Epilogue<'_>; 5] {
@@ -176,8 +163,6 @@ fn assert_close(got: &[f32], want: &[f64], k: usize, what: &str) {
         assert!((f64::from(g) - w).abs() <= tol, "{what}: element {idx}: got {g}, want {w} (tol {tol:e})");
     }
 }
-
-const LAYOUTS: [Layout; 3] = [Layout::Forward, Layout::BackwardData, Layout::WeightGrad];
 
 fn check(kernels: &[Kernel], m: usize, k: usize, n: usize, seed: u64) {
     for layout in LAYOUTS {

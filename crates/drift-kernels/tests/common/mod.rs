@@ -3,6 +3,8 @@
 // Each test file is its own crate and uses only some of these.
 #![allow(dead_code)]
 
+use drift_kernels::MatRef;
+
 /// Deterministic test data in [-1, 1): a 64-bit LCG, so failures replay from the printed seed.
 pub fn data(len: usize, seed: u64) -> Vec<f32> {
     let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
@@ -33,6 +35,30 @@ pub fn each_dimension_in_turn(
             check(x, d, y, seed + 1);
             check(x, y, d, seed + 2);
             seed += 3;
+        }
+    }
+}
+
+/// The three training layouts of one product `C (m×n) = A (m×k) · B (k×n)`.
+#[derive(Clone, Copy, Debug)]
+pub enum Layout {
+    /// `Z = X·Wᵀ`: A = X row-major `m×k`, B = Wᵀ with W row-major `n×k`.
+    Forward,
+    /// `dX = dZ·W`: A = dZ row-major `m×k`, B = W row-major `k×n`.
+    BackwardData,
+    /// `dW = dZᵀ·X`: A = dZᵀ with dZ row-major `k×m`, B = X row-major `k×n`.
+    WeightGrad,
+}
+
+pub const LAYOUTS: [Layout; 3] = [Layout::Forward, Layout::BackwardData, Layout::WeightGrad];
+
+impl Layout {
+    /// The views A (`m×k`) and B (`k×n`) of operand data stored as this layout stores them.
+    pub fn views<'a>(self, a: &'a [f32], b: &'a [f32], (m, k, n): (usize, usize, usize)) -> (MatRef<'a>, MatRef<'a>) {
+        match self {
+            Layout::Forward => (MatRef::new(a, m, k), MatRef::new(b, n, k).t()),
+            Layout::BackwardData => (MatRef::new(a, m, k), MatRef::new(b, k, n)),
+            Layout::WeightGrad => (MatRef::new(a, k, m).t(), MatRef::new(b, k, n)),
         }
     }
 }
