@@ -6,9 +6,11 @@
 //! 1. in parallel over the task grid: row blocks of ≤ `mc` rows × column blocks of ≤ `nc`
 //!    columns, derived from the shape only ([`Grid::new`]);
 //! 2. for each `kc` block of the reduction, in order: make sure the task's packed B panels
-//!    (`kc × NR` each) and packed A panels (`MR × kc` each) exist. Each panel has a flag; a task
+//!    (`kc × NR` each) and packed A panels (`MR × kc` each) exist ([`Packing`]). A task packs
+//!    the panels only it uses by itself; panels that several tasks use have a flag each: a task
 //!    packs the panels nobody has claimed yet and then waits (spinning) for those another task is
-//!    packing, so tasks sharing a block pack it together and nothing is packed twice;
+//!    packing, so tasks sharing a block pack it together and nothing is packed twice — except
+//!    small blocks, which each task packs for itself rather than wait for another core;
 //! 3. for each NR-column panel of the task (its `kc × NR` micro-panel is reused from L1/L2);
 //! 4. for each MR-row panel of the task (the A block stays in L2): one microkernel call.
 //!
@@ -24,7 +26,7 @@ use rayon::prelude::*;
 
 use super::kernel::{Microkernel, TileOp, MAX_TILE};
 use super::pack::{pack_panel, Source};
-use super::params::{BlockSizes, MIN_TASK_FMAS, SERIAL_FMAS, TARGET_TASKS};
+use super::params::{BlockSizes, MIN_TASK_FMAS, PRIVATE_PACK_FLOATS, SERIAL_FMAS, TARGET_TASKS};
 use crate::elementwise::relu;
 
 /// The output `C` as a raw pointer with strides: element `(i, j)` at `ptr + i·rsc + j·csc`.
@@ -126,6 +128,45 @@ impl Packed {
         // one writes it again during the call.
         unsafe { std::slice::from_raw_parts(self.ptr.add(offset), len) }
     }
+
+    /// The `count` consecutive panels from `offset`, packed by this task without flags.
+    ///
+    /// # Safety
+    /// No other task reads or writes these floats during the call.
+    unsafe fn own(&self, count: usize, offset: usize, size: usize, fill: impl Fn(usize, &mut [f32])) -> &[f32] {
+        let len = count * size;
+        assert!(offset + len <= self.len, "packed panels out of range");
+        // SAFETY: in range; this task's alone (the caller's guarantee).
+        let block = unsafe { std::slice::from_raw_parts_mut(self.ptr.add(offset), len) };
+        block.chunks_exact_mut(size).enumerate().for_each(|(i, d)| fill(i, d));
+        block
+    }
+}
+
+/// Who packs a block of panels that the task grid needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Packing {
+    /// One task uses the panels: it packs them in place, without flags.
+    Owned,
+    /// Several tasks use them but they are small: each task packs its own copy, so that no task
+    /// waits for another or reads panels from the other core's cache (each such hand-off costs
+    /// more than packing a few KiB again).
+    Private,
+    /// Several tasks use them: packed once, shared through the panel flags.
+    Shared,
+}
+
+impl Packing {
+    /// For a block of `floats` packed floats used by `users` tasks.
+    fn choose(users: usize, floats: usize) -> Packing {
+        if users == 1 {
+            Packing::Owned
+        } else if floats <= PRIVATE_PACK_FLOATS {
+            Packing::Private
+        } else {
+            Packing::Shared
+        }
+    }
 }
 
 /// The task grid: row-block bounds in MR-panels (`rows[r]..rows[r + 1]`) and column-block
@@ -197,38 +238,56 @@ pub(crate) unsafe fn gemm<K: Microkernel>(
     let cb = grid.col_blocks();
     let (k_blocks, kc_max) = kc_blocks(bs.kc, k);
     let (mp, np) = (m_pad / mr, n_pad / nr);
-    let a_flags: Vec<Flag> = (0..k_blocks * mp).map(|_| Flag(AtomicU8::new(EMPTY))).collect();
-    let b_flags: Vec<Flag> = (0..k_blocks * np).map(|_| Flag(AtomicU8::new(EMPTY))).collect();
+    let tasks = grid.row_blocks() * cb;
+    // The largest A block (rows of a row block × kc) and B block, in floats: a row block's A
+    // panels are used by every column block's task, a column block's B panels by every row
+    // block's.
+    let widest = |bounds: &[usize]| bounds.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+    let (a_block_len, b_block_len) = (widest(&grid.rows) * mr * kc_max, widest(&grid.cols) * nr * kc_max);
+    let a_packing = Packing::choose(cb, a_block_len);
+    let b_packing = Packing::choose(grid.row_blocks(), b_block_len);
+    let flags = |packing, panels| if packing == Packing::Shared { k_blocks * panels } else { 0 };
+    let a_flags: Vec<Flag> = (0..flags(a_packing, mp)).map(|_| Flag(AtomicU8::new(EMPTY))).collect();
+    let b_flags: Vec<Flag> = (0..flags(b_packing, np)).map(|_| Flag(AtomicU8::new(EMPTY))).collect();
     // Packed A: per kc block, m_pad × kc_len floats (MR-row panels one after the other); then B,
-    // per kc block kc_len × n_pad. A's part is rounded up to 16 floats so B's is 64-byte aligned.
+    // per kc block kc_len × n_pad; then, per task, its private copies of the A and B blocks. Each
+    // part is rounded up to 16 floats so that the next one is 64-byte aligned.
     let a_len = (m_pad * k).next_multiple_of(16);
-    with_scratch(a_len + n_pad * k, |buf| {
+    let b_len = (n_pad * k).next_multiple_of(16);
+    let private_a = if a_packing == Packing::Private { a_block_len.next_multiple_of(16) } else { 0 };
+    let private_b = if b_packing == Packing::Private { b_block_len.next_multiple_of(16) } else { 0 };
+    with_scratch(a_len + b_len + tasks * (private_a + private_b), |buf| {
         let packed = Packed { ptr: buf.as_mut_ptr(), len: buf.len() };
         let (grid, packed, a_flags, b_flags) = (&grid, &packed, &a_flags, &b_flags);
         let run_task = |t: usize| {
             let (r, q) = (t / cb, t % cb);
             let (ip0, ip1, jp0, jp1) = (grid.rows[r], grid.rows[r + 1], grid.cols[q], grid.cols[q + 1]);
+            let private = a_len + b_len + t * (private_a + private_b);
             for (kb, p0) in (0..k).step_by(kc_max).enumerate() {
                 let kc = kc_max.min(k - p0);
-                let b_block = packed.panels(
-                    &b_flags[kb * np + jp0..kb * np + jp1],
-                    a_len + p0 * n_pad + jp0 * nr * kc,
-                    nr * kc,
-                    |i, d| pack_panel(d, nr, b, (jp0 + i) * nr, p0, kc, K::AVX),
-                );
-                let a_block = packed.panels(
-                    &a_flags[kb * mp + ip0..kb * mp + ip1],
-                    p0 * m_pad + ip0 * mr * kc,
-                    mr * kc,
-                    |i, d| pack_panel(d, mr, a, (ip0 + i) * mr, p0, kc, K::AVX),
-                );
+                let fill_b = |i, d: &mut [f32]| pack_panel(d, nr, b, (jp0 + i) * nr, p0, kc, K::AVX);
+                let b_at = a_len + p0 * n_pad + jp0 * nr * kc;
+                // SAFETY (`own`): Owned panels belong to this task's column block, which no other
+                // task uses (one row block); a Private copy lies in this task's own region.
+                let b_block = match b_packing {
+                    Packing::Shared => packed.panels(&b_flags[kb * np + jp0..kb * np + jp1], b_at, nr * kc, fill_b),
+                    Packing::Owned => unsafe { packed.own(jp1 - jp0, b_at, nr * kc, fill_b) },
+                    Packing::Private => unsafe { packed.own(jp1 - jp0, private + private_a, nr * kc, fill_b) },
+                };
+                let fill_a = |i, d: &mut [f32]| pack_panel(d, mr, a, (ip0 + i) * mr, p0, kc, K::AVX);
+                let a_at = p0 * m_pad + ip0 * mr * kc;
+                // SAFETY: as for B, with rows for columns.
+                let a_block = match a_packing {
+                    Packing::Shared => packed.panels(&a_flags[kb * mp + ip0..kb * mp + ip1], a_at, mr * kc, fill_a),
+                    Packing::Owned => unsafe { packed.own(ip1 - ip0, a_at, mr * kc, fill_a) },
+                    Packing::Private => unsafe { packed.own(ip1 - ip0, private, mr * kc, fill_a) },
+                };
                 let block = (p0 == 0, p0 + kc == k);
                 // SAFETY: this task alone writes panels ip0..ip1 × jp0..jp1 of C (the grid
                 // partitions them); the rest is our caller's guarantee, forwarded.
                 unsafe { gemm_block::<K>(kc, (m, n), (ip0, jp0), a_block, b_block, c, epi, block) };
             }
         };
-        let tasks = grid.row_blocks() * cb;
         if m.saturating_mul(n).saturating_mul(k) < SERIAL_FMAS {
             (0..tasks).for_each(run_task);
         } else {
