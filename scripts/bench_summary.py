@@ -1,6 +1,7 @@
-"""Collects criterion's estimates (target/criterion) and the NumPy baseline
-(results/bench/numpy.jsonl) into results/bench/summary.csv and summary.md, with the targets of
-the kernel work checked against the same run's numbers."""
+"""Collects criterion's estimates (target/criterion), the interleaved drift/matrixmultiply
+timings (results/bench/interleaved.jsonl) and the NumPy baseline (results/bench/numpy.jsonl) into
+results/bench/summary.csv and summary.md, with the targets of the kernel work checked against the
+same run's numbers."""
 import csv
 import json
 import re
@@ -14,10 +15,10 @@ INPUT, CLASSES, TRAIN = 784, 10, 60000
 COLUMNS = ["case", "m", "n", "k", "threads", "drift_gflops", "matrixmultiply_gflops", "openblas_gflops", "peak_gflops"]
 
 
-def criterion_results():
+def criterion_results(criterion):
     """full_id -> (median seconds, GFLOP/s or None)."""
     results = {}
-    for bench in CRITERION.glob("**/new/benchmark.json"):
+    for bench in criterion.glob("**/new/benchmark.json"):
         meta = json.loads(bench.read_text())
         estimates = json.loads((bench.parent / "estimates.json").read_text())
         seconds = estimates["median"]["point_estimate"] / 1e9
@@ -26,14 +27,38 @@ def criterion_results():
     return results
 
 
-def numpy_results():
-    path = OUT / "numpy.jsonl"
+def numpy_results(out):
+    path = out / "numpy.jsonl"
     rows = {}
     if path.exists():
         for line in path.read_text().splitlines():
             r = json.loads(line)
             rows[(r["case"], r["threads"])] = (r["seconds"], r["flops"] / r["seconds"] / 1e9)
     return rows
+
+
+def interleaved_results(out):
+    """(case, threads) -> (drift GFLOP/s, matrixmultiply GFLOP/s), best blocks of the two kernels
+    timed alternately (benches/gemm.rs): both saw the same phases of the machine."""
+    path = out / "interleaved.jsonl"
+    rows = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            r = json.loads(line)
+            rows[(r["case"], r["threads"])] = (r["flops"] / r["drift_seconds"] / 1e9,
+                                               r["flops"] / r["matrixmultiply_seconds"] / 1e9)
+    return rows
+
+
+def interleaved_table(inter):
+    lines = ["", "drift vs matrixmultiply timed alternately (blocks of 5 ms, best block of each): the ratio "
+             "the verdicts above use, since the FMA rate this VM gives a process drifts between phases "
+             "and criterion measures the two kernels one after the other.", "",
+             "| case | threads | drift GFLOP/s | matrixmultiply GFLOP/s | drift / matrixmultiply |",
+             "|---|---|---|---|---|"]
+    for (case, threads), (drift, mm) in sorted(inter.items()):
+        lines.append(f"| {case} | {threads} | {drift:.1f} | {mm:.1f} | {drift / mm:.2f}× |")
+    return lines if inter else []
 
 
 def epoch_flops(width):
@@ -99,8 +124,8 @@ def fmt(x):
     return "" if x is None else f"{x:.1f}"
 
 
-def main():
-    crit, numpy = criterion_results(), numpy_results()
+def main(criterion=CRITERION, out=OUT):
+    crit, numpy, inter = criterion_results(criterion), numpy_results(out), interleaved_results(out)
     if not crit:
         sys.exit("bench_summary: no criterion results under target/criterion; run `make bench` first")
     peak = {t: max((g for fid, (_, g) in crit.items() if fid.startswith("peak/") and fid.endswith(f"threads={t}")),
@@ -117,12 +142,17 @@ def main():
         blas = numpy.get((case, threads), (None, None))[1]
         rows.append([case, m, n, k, threads, drift, mm, blas, peak[threads]])
         if case.startswith("W512/") and threads == 2:
+            # The ratio from the interleaved timings where there are some, else from the medians.
+            alt = inter.get((case, threads))
+            ratio, mm_rate = (alt[0] / alt[1], alt[1]) if alt else (drift / mm, mm)
+            ratio_text = (f"{ratio:.2f}× interleaved ({drift / mm:.2f}× from the medians)" if alt
+                          else f"{ratio:.2f}×")
             if min(m, n, k) >= 128:
                 checks.append((f"{case}: ≥ 70% of peak and ≥ 1.3× matrixmultiply",
-                               f"{drift / peak[2]:.0%} of peak, {drift / mm:.2f}×", drift >= 0.7 * peak[2] and drift >= 1.3 * mm,
-                               max(0.7, 1.3 * mm / peak[2])))
+                               f"{drift / peak[2]:.0%} of peak, {ratio_text}", drift >= 0.7 * peak[2] and ratio >= 1.3,
+                               max(0.7, 1.3 * mm_rate / peak[2])))
             else:
-                checks.append((f"{case}: at least matrixmultiply", f"{drift / mm:.2f}×", drift >= mm, mm / peak[2]))
+                checks.append((f"{case}: at least matrixmultiply", ratio_text, ratio >= 1.0, mm_rate / peak[2]))
     epoch_targets = {128: 3.0, 512: 2.0, 1000: 1.8}
     for width, target in epoch_targets.items():
         drift = crit.get(f"train/epoch/W{width}/drift/threads=2")
@@ -151,8 +181,8 @@ def main():
     # The best share of the peak any of our products reaches at 2 threads: what "reachable" means here.
     best_gemm = max((r[5] / r[8] for r in rows if r[1] != "" and r[4] == 2 and r[8]), default=None)
 
-    OUT.mkdir(parents=True, exist_ok=True)
-    with open(OUT / "summary.csv", "w", newline="") as f:
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "summary.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(COLUMNS)
         for r in rows:
@@ -162,9 +192,10 @@ def main():
     lines += ["", f"Peak probe (independent FMA chains): {fmt(peak[1])} GFLOP/s on 1 thread, {fmt(peak[2])} on 2.", "",
               "| target | measured | verdict |", "|---|---|---|"]
     lines += [f"| {name} | {value} | {verdict(ok, needed, best_gemm)} |" for name, value, ok, needed in checks]
+    lines += interleaved_table(inter)
     lines += limits(crit, numpy, peak[2], epoch_targets)
     lines += sgd_choice(crit)
-    (OUT / "summary.md").write_text("\n".join(lines) + "\n")
+    (out / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -8,21 +8,52 @@ pub fn pool(threads: usize) -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("rayon pool")
 }
 
+use std::time::{Duration, Instant};
+
 use criterion::Criterion;
 use drift_kernels::{gemm_with, Kernel, MatMut, MatRef};
 
 /// Criterion settings; `DRIFT_BENCH_QUICK=1` (set by `make bench QUICK=1`) shortens every
 /// measurement so the whole suite fits in a few minutes.
 pub fn quick_config() -> Criterion {
-    let quick = std::env::var_os("DRIFT_BENCH_QUICK").is_some_and(|v| v != "0");
     let c = Criterion::default().configure_from_args();
-    if quick {
+    if quick() {
         c.warm_up_time(std::time::Duration::from_millis(100))
             .measurement_time(std::time::Duration::from_millis(300))
             .sample_size(10)
     } else {
         c
     }
+}
+
+/// Best seconds per call of `a` and of `b`, timed alternately in blocks of about `block` each,
+/// `rounds` times. On a shared machine the arithmetic throughput a process gets drifts between
+/// phases (this 2-vCPU VM has shown its 2-thread FMA peak anywhere from 116 to 229 GFLOP/s
+/// within seconds), so two implementations measured one after the other can land in different
+/// phases; alternating makes both see the same phases, and the best block of each is the one
+/// least disturbed.
+pub fn interleaved_best(rounds: usize, block: Duration, mut a: impl FnMut(), mut b: impl FnMut()) -> (f64, f64) {
+    // Calls per block, from one warm call of each (at least one).
+    let calls = |f: &mut dyn FnMut()| {
+        f();
+        let start = Instant::now();
+        f();
+        (block.as_secs_f64() / start.elapsed().as_secs_f64().max(1e-9)).clamp(1.0, 1e6) as usize
+    };
+    let (calls_a, calls_b) = (calls(&mut a), calls(&mut b));
+    let timed = |f: &mut dyn FnMut(), n: usize| {
+        let start = Instant::now();
+        (0..n).for_each(|_| f());
+        start.elapsed().as_secs_f64() / n as f64
+    };
+    (0..rounds).fold((f64::MAX, f64::MAX), |(best_a, best_b), _| {
+        (best_a.min(timed(&mut a, calls_a)), best_b.min(timed(&mut b, calls_b)))
+    })
+}
+
+/// Whether `DRIFT_BENCH_QUICK` asks for the short measurements.
+pub fn quick() -> bool {
+    std::env::var_os("DRIFT_BENCH_QUICK").is_some_and(|v| v != "0")
 }
 
 /// Which product of the training step a GEMM case is.

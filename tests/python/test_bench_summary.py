@@ -1,0 +1,93 @@
+"""scripts/bench_summary.py on a small made-up run: the CSV columns, and verdicts computed from the
+interleaved timings where there are some, from criterion's medians otherwise."""
+import csv
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_summary.py"
+
+
+@pytest.fixture(scope="module")
+def summary():
+    spec = importlib.util.spec_from_file_location("bench_summary", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_estimate(criterion: Path, full_id: str, seconds: float, elements=None):
+    """One benchmark as criterion leaves it: new/benchmark.json and new/estimates.json."""
+    folder = criterion / full_id.replace("/", "_") / "new"
+    folder.mkdir(parents=True)
+    meta = {"full_id": full_id, "throughput": {"Elements": elements} if elements else None}
+    (folder / "benchmark.json").write_text(json.dumps(meta))
+    (folder / "estimates.json").write_text(json.dumps({"median": {"point_estimate": seconds * 1e9}}))
+
+
+def gemm_case(criterion, case, flops, drift_gflops, mm_gflops, threads=2):
+    for name, gflops in (("drift", drift_gflops), ("matrixmultiply", mm_gflops)):
+        write_estimate(criterion, f"gemm/{case}/{name}/threads={threads}", flops / (gflops * 1e9), flops)
+
+
+def verdicts(md: str):
+    """target -> (measured, verdict) from the Markdown table."""
+    rows = {}
+    for line in md.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 3 and cells[0] not in ("target", "---"):
+            rows[cells[0]] = (cells[1], cells[2])
+    return rows
+
+
+def test_verdicts_use_interleaved_ratios_and_csv_keeps_the_columns(summary, tmp_path):
+    criterion, out = tmp_path / "criterion", tmp_path / "out"
+    write_estimate(criterion, "peak/avx512/threads=1", 1.0, 100e9)
+    write_estimate(criterion, "peak/avx512/threads=2", 1.0, 200e9)
+    big, thin = "W512/backward_data/L2/m128n512k512", "W512/backward_data/L3/m128n512k10"
+    big_flops, thin_flops = 2 * 128 * 512 * 512, 2 * 128 * 512 * 10
+    # Medians one after the other: the big case looks 1.4x (met), the thin one 0.9x (not met) ...
+    gemm_case(criterion, big, big_flops, 168.0, 120.0)
+    gemm_case(criterion, thin, thin_flops, 90.0, 100.0)
+    # ... but timed alternately the big case is 1.2x and the thin one 1.1x.
+    out.mkdir()
+    lines = [
+        {"case": big, "threads": 2, "flops": big_flops, "drift_seconds": big_flops / 180e9,
+         "matrixmultiply_seconds": big_flops / 150e9},
+        {"case": thin, "threads": 2, "flops": thin_flops, "drift_seconds": thin_flops / 110e9,
+         "matrixmultiply_seconds": thin_flops / 100e9},
+    ]
+    (out / "interleaved.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+
+    summary.main(criterion, out)
+
+    with open(out / "summary.csv") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == summary.COLUMNS
+    by_case = {(r[0], r[4]): r for r in rows[1:]}
+    assert by_case[(big, "2")][5:7] == ["168.0", "120.0"] and by_case[(big, "2")][8] == "200.0"
+
+    md = (out / "summary.md").read_text()
+    v = verdicts(md)
+    big_target = f"{big}: ≥ 70% of peak and ≥ 1.3× matrixmultiply"
+    assert v[big_target][0] == "84% of peak, 1.20× interleaved (1.40× from the medians)"
+    # 1.3 x matrixmultiply's interleaved 150 GFLOP/s = 195 = 98% of the 200 GFLOP/s peak.
+    assert v[big_target][1].startswith("NOT MET: needs 98% of peak")
+    thin_target = f"{thin}: at least matrixmultiply"
+    assert v[thin_target] == ("1.10× interleaved (0.90× from the medians)", "met")
+    assert f"| {thin} | 2 | 110.0 | 100.0 | 1.10× |" in md
+
+
+def test_verdicts_fall_back_to_the_medians(summary, tmp_path):
+    criterion, out = tmp_path / "criterion", tmp_path / "out"
+    write_estimate(criterion, "peak/avx512/threads=2", 1.0, 200e9)
+    thin = "W512/forward/L3/m128n10k512"
+    gemm_case(criterion, thin, 2 * 128 * 10 * 512, 90.0, 100.0)
+    summary.main(criterion, out)
+    v = verdicts((out / "summary.md").read_text())
+    # Meeting it needs matrixmultiply's 100 GFLOP/s = 50% of peak; the best product reached 45%.
+    assert v[f"{thin}: at least matrixmultiply"] == (
+        "0.90×", "NOT MET: needs 50% of peak, above the best single product here (45%)")
+    assert "timed alternately" not in (out / "summary.md").read_text()
