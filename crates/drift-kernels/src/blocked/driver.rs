@@ -260,7 +260,11 @@ pub(crate) unsafe fn gemm<K: Microkernel>(
         let packed = Packed { ptr: buf.as_mut_ptr(), len: buf.len() };
         let (grid, packed, a_flags, b_flags) = (&grid, &packed, &a_flags, &b_flags);
         let run_task = |t: usize| {
-            let (r, q) = (t / cb, t % cb);
+            // Row block r starts at column block r·cb/rb: the threads' ranges of tasks then begin
+            // on different B panels, which they pack side by side instead of one packing while
+            // the other waits for the same panel.
+            let r = t / cb;
+            let q = (t % cb + r * cb / grid.row_blocks()) % cb;
             let (ip0, ip1, jp0, jp1) = (grid.rows[r], grid.rows[r + 1], grid.cols[q], grid.cols[q + 1]);
             let private = a_len + b_len + t * (private_a + private_b);
             for (kb, p0) in (0..k).step_by(kc_max).enumerate() {
