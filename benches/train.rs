@@ -1,12 +1,13 @@
 //! One training step and one epoch of 60 000 samples at W ∈ {128, 512, 1000} (batch 128, two
 //! hidden layers, keras-clipped loss, synthetic MNIST-shaped data), with drift's kernels and
-//! with matrixmultiply; the SGD step fused into the weight-gradient products against the
-//! gradients followed by a separate SGD pass; and, at W = 512, the per-epoch statistics and a
-//! snapshot epoch of the analysis observer, to be read as a share of the epoch.
+//! with matrixmultiply (quick runs: matrixmultiply's epoch at W = 512 only); the SGD step fused
+//! into the weight-gradient products against the gradients followed by a separate SGD pass; and,
+//! at W = 512, the per-epoch statistics and a snapshot epoch of the analysis observer, to be read
+//! as a share of the epoch.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use drift_analysis::{RunMeta, RunWriter, SnapshotSchedule, DEFAULT_BINS};
-use drift_benches::{pool, quick_config, BATCH, CLASSES, INPUT, WIDTHS};
+use drift_benches::{pool, quick, quick_config, BATCH, CLASSES, INPUT, WIDTHS};
 use drift_data::{epoch_order, DatasetSpec, LoadOptions};
 use drift_kernels::Kernel;
 use drift_train::{EpochRecord, LossMode, Observer, Params, TrainConfig, Workspace};
@@ -40,6 +41,11 @@ fn train(c: &mut Criterion) {
                     })
                 })
             });
+            // matrixmultiply's epochs take 0.4-6 s each and criterion samples ten; quick runs
+            // keep only W = 512's, which the summary compares.
+            if quick() && kernel == Kernel::MatrixMultiply && width != 512 {
+                continue;
+            }
             let flops: u64 = order.chunks(BATCH).map(|b| step_flops(width, b.len())).sum();
             group.throughput(Throughput::Elements(flops));
             group.bench_function(format!("epoch/W{width}/{name}/threads=2"), |b| {

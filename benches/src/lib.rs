@@ -26,29 +26,32 @@ pub fn quick_config() -> Criterion {
     }
 }
 
-/// Best seconds per call of `a` and of `b`, timed alternately in blocks of about `block` each,
+/// Best seconds per call of each contender, timed in turn in blocks of about `block` each,
 /// `rounds` times. On a shared machine the arithmetic throughput a process gets drifts between
 /// phases (this 2-vCPU VM has shown its 2-thread FMA peak anywhere from 116 to 229 GFLOP/s
-/// within seconds), so two implementations measured one after the other can land in different
-/// phases; alternating makes both see the same phases, and the best block of each is the one
+/// within seconds), so implementations measured one after the other can land in different
+/// phases; taking turns makes all see the same phases, and the best block of each is the one
 /// least disturbed.
-pub fn interleaved_best(rounds: usize, block: Duration, mut a: impl FnMut(), mut b: impl FnMut()) -> (f64, f64) {
+pub fn interleaved_best(rounds: usize, block: Duration, contenders: &mut [&mut dyn FnMut()]) -> Vec<f64> {
     // Calls per block, from one warm call of each (at least one).
-    let calls = |f: &mut dyn FnMut()| {
-        f();
-        let start = Instant::now();
-        f();
-        (block.as_secs_f64() / start.elapsed().as_secs_f64().max(1e-9)).clamp(1.0, 1e6) as usize
-    };
-    let (calls_a, calls_b) = (calls(&mut a), calls(&mut b));
-    let timed = |f: &mut dyn FnMut(), n: usize| {
-        let start = Instant::now();
-        (0..n).for_each(|_| f());
-        start.elapsed().as_secs_f64() / n as f64
-    };
-    (0..rounds).fold((f64::MAX, f64::MAX), |(best_a, best_b), _| {
-        (best_a.min(timed(&mut a, calls_a)), best_b.min(timed(&mut b, calls_b)))
-    })
+    let calls: Vec<usize> = contenders
+        .iter_mut()
+        .map(|f| {
+            f();
+            let start = Instant::now();
+            f();
+            (block.as_secs_f64() / start.elapsed().as_secs_f64().max(1e-9)).clamp(1.0, 1e6) as usize
+        })
+        .collect();
+    let mut best = vec![f64::MAX; contenders.len()];
+    for _ in 0..rounds {
+        for ((f, &n), best) in contenders.iter_mut().zip(&calls).zip(&mut best) {
+            let start = Instant::now();
+            (0..n).for_each(|_| f());
+            *best = best.min(start.elapsed().as_secs_f64() / n as f64);
+        }
+    }
+    best
 }
 
 /// Whether `DRIFT_BENCH_QUICK` asks for the short measurements.
