@@ -15,10 +15,13 @@ INPUT, CLASSES, TRAIN = 784, 10, 60000
 COLUMNS = ["case", "m", "n", "k", "threads", "drift_gflops", "matrixmultiply_gflops", "openblas_gflops", "peak_gflops"]
 
 
-def criterion_results(criterion):
-    """full_id -> (median seconds, GFLOP/s or None)."""
+def criterion_results(criterion, since=None):
+    """full_id -> (median seconds, GFLOP/s or None), leaving out estimates written before the
+    time `since` (seconds since the epoch): target/criterion keeps every earlier run's too."""
     results = {}
     for bench in criterion.glob("**/new/benchmark.json"):
+        if since is not None and (bench.parent / "estimates.json").stat().st_mtime < since:
+            continue
         meta = json.loads(bench.read_text())
         estimates = json.loads((bench.parent / "estimates.json").read_text())
         seconds = estimates["median"]["point_estimate"] / 1e9
@@ -128,7 +131,10 @@ def fmt(x):
 
 
 def main(criterion=CRITERION, out=OUT):
-    crit, numpy, inter = criterion_results(criterion), numpy_results(out), interleaved_results(out)
+    # `make bench` touches this file when it starts: only that run's criterion estimates count.
+    start = out / "started"
+    since = start.stat().st_mtime if start.exists() else None
+    crit, numpy, inter = criterion_results(criterion, since), numpy_results(out), interleaved_results(out)
     if not crit:
         sys.exit("bench_summary: no criterion results under target/criterion; run `make bench` first")
     peak = {t: max((g for fid, (_, g) in crit.items() if fid.startswith("peak/") and fid.endswith(f"threads={t}")),

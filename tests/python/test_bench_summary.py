@@ -3,6 +3,7 @@ interleaved timings where there are some, from criterion's medians otherwise."""
 import csv
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -82,12 +83,19 @@ def test_verdicts_use_interleaved_ratios_and_csv_keeps_the_columns(summary, tmp_
     assert f"| {big} | 2 | 180.0 | 150.0 | 1.20× | 190.0 | 95% |" in md
 
 
-def test_verdicts_fall_back_to_the_medians(summary, tmp_path):
+def test_verdicts_fall_back_to_the_medians_and_skip_earlier_runs(summary, tmp_path):
     criterion, out = tmp_path / "criterion", tmp_path / "out"
+    # An epoch left by an earlier run, then this run's start stamp and its estimates.
+    write_estimate(criterion, "train/epoch/W512/drift/threads=2", 9.0, 1e9)
+    stale = criterion / "train_epoch_W512_drift_threads=2" / "new" / "estimates.json"
+    os.utime(stale, (1e9, 1e9))
+    out.mkdir()
+    (out / "started").touch()
     write_estimate(criterion, "peak/avx512/threads=2", 1.0, 200e9)
     thin = "W512/forward/L3/m128n10k512"
     gemm_case(criterion, thin, 2 * 128 * 10 * 512, 90.0, 100.0)
     summary.main(criterion, out)
+    assert "epoch_W512" not in (out / "summary.csv").read_text()
     v = verdicts((out / "summary.md").read_text())
     # Meeting it needs matrixmultiply's 100 GFLOP/s = 50% of peak; the best product reached 45%.
     assert v[f"{thin}: at least matrixmultiply"] == (
