@@ -129,6 +129,32 @@ impl Packed {
         unsafe { std::slice::from_raw_parts(self.ptr.add(offset), len) }
     }
 
+    /// This task's `count` panels of `size` floats of one operand's block, packed as `packing`
+    /// says: shared ones at `at` through their `flags`, owned ones at `at`, or a copy of its own
+    /// at `private`.
+    ///
+    /// # Safety
+    /// For `Owned`, no other task uses the panels at `at`; for `Private`, no other task uses the
+    /// floats at `private`.
+    unsafe fn block(
+        &self,
+        packing: Packing,
+        flags: &[Flag],
+        (at, private): (usize, usize),
+        (count, size): (usize, usize),
+        fill: impl Fn(usize, &mut [f32]),
+    ) -> &[f32] {
+        match packing {
+            Packing::Shared => {
+                assert_eq!(flags.len(), count, "one flag per shared panel");
+                self.panels(flags, at, size, fill)
+            }
+            // SAFETY (both): the caller's.
+            Packing::Owned => unsafe { self.own(count, at, size, fill) },
+            Packing::Private => unsafe { self.own(count, private, size, fill) },
+        }
+    }
+
     /// The `count` consecutive panels from `offset`, packed by this task without flags.
     ///
     /// # Safety
@@ -269,22 +295,25 @@ pub(crate) unsafe fn gemm<K: Microkernel>(
             let private = a_len + b_len + t * (private_a + private_b);
             for (kb, p0) in (0..k).step_by(kc_max).enumerate() {
                 let kc = kc_max.min(k - p0);
-                let fill_b = |i, d: &mut [f32]| pack_panel(d, nr, b, (jp0 + i) * nr, p0, kc, K::AVX);
-                let b_at = a_len + p0 * n_pad + jp0 * nr * kc;
-                // SAFETY (`own`): Owned panels belong to this task's column block, which no other
-                // task uses (one row block); a Private copy lies in this task's own region.
-                let b_block = match b_packing {
-                    Packing::Shared => packed.panels(&b_flags[kb * np + jp0..kb * np + jp1], b_at, nr * kc, fill_b),
-                    Packing::Owned => unsafe { packed.own(jp1 - jp0, b_at, nr * kc, fill_b) },
-                    Packing::Private => unsafe { packed.own(jp1 - jp0, private + private_a, nr * kc, fill_b) },
+                // SAFETY (both): Owned panels belong to this task's column block (B) or row block
+                // (A), which no other task uses; a Private copy lies in this task's own region.
+                let b_block = unsafe {
+                    packed.block(
+                        b_packing,
+                        b_flags.get(kb * np + jp0..kb * np + jp1).unwrap_or_default(),
+                        (a_len + p0 * n_pad + jp0 * nr * kc, private + private_a),
+                        (jp1 - jp0, nr * kc),
+                        |i, d| pack_panel(d, nr, b, (jp0 + i) * nr, p0, kc, K::AVX),
+                    )
                 };
-                let fill_a = |i, d: &mut [f32]| pack_panel(d, mr, a, (ip0 + i) * mr, p0, kc, K::AVX);
-                let a_at = p0 * m_pad + ip0 * mr * kc;
-                // SAFETY: as for B, with rows for columns.
-                let a_block = match a_packing {
-                    Packing::Shared => packed.panels(&a_flags[kb * mp + ip0..kb * mp + ip1], a_at, mr * kc, fill_a),
-                    Packing::Owned => unsafe { packed.own(ip1 - ip0, a_at, mr * kc, fill_a) },
-                    Packing::Private => unsafe { packed.own(ip1 - ip0, private, mr * kc, fill_a) },
+                let a_block = unsafe {
+                    packed.block(
+                        a_packing,
+                        a_flags.get(kb * mp + ip0..kb * mp + ip1).unwrap_or_default(),
+                        (p0 * m_pad + ip0 * mr * kc, private),
+                        (ip1 - ip0, mr * kc),
+                        |i, d| pack_panel(d, mr, a, (ip0 + i) * mr, p0, kc, K::AVX),
+                    )
                 };
                 let block = (p0 == 0, p0 + kc == k);
                 // SAFETY: this task alone writes panels ip0..ip1 × jp0..jp1 of C (the grid
