@@ -95,29 +95,37 @@ fn train(c: &mut Criterion) {
     }
     group.finish();
 
-    // The analysis observer at W = 512: an ordinary epoch (statistics only) and a snapshot epoch.
+    // The analysis observer at W = 512: an ordinary epoch (statistics only), a snapshot epoch of
+    // a run that has written a snapshot before (as every snapshot but a run's first), and a
+    // run's first snapshot, which also encodes the snapshots' index columns once.
     let sizes = Params::sizes(INPUT, 512, 2, CLASSES);
     let init = Params::init(&sizes, 0, None);
     let mut current = init.clone();
     current.layers.iter_mut().for_each(|l| l.w.iter_mut().for_each(|w| *w *= 1.01));
-    // A fresh writer per iteration, so the tables it rewrites stay one epoch long.
+    // A fresh writer per iteration, so the tables it rewrites stay one or two epochs long.
     let dir = tempfile::tempdir().expect("temporary folder");
     let schedule: SnapshotSchedule = "every:2".parse().expect("schedule");
-    let writer = || {
+    let record =
+        |epoch| EpochRecord { epoch, train_loss: 1.0, train_acc: 0.5, test_loss: 1.0, test_acc: 0.5, seconds: 1.0 };
+    let writer = |snapshots_before: bool| {
         let config = TrainConfig { dataset: "synthetic".into(), width: 512, epochs: 1000, ..TrainConfig::default() };
         let meta = RunMeta::new(&config, &data, n, "");
-        RunWriter::create(dir.path(), meta, schedule.clone(), DEFAULT_BINS).expect("run writer")
+        let mut w = RunWriter::create(dir.path(), meta, schedule.clone(), DEFAULT_BINS).expect("run writer");
+        if snapshots_before {
+            w.epoch(&record(2), &init, &current).expect("analysis epoch");
+        }
+        w
     };
     let mut group = c.benchmark_group("analysis");
     group.sample_size(10);
-    for (what, epoch) in [("statistics/W512", 1u32), ("statistics+snapshot/W512", 2)] {
-        let record =
-            EpochRecord { epoch, train_loss: 1.0, train_acc: 0.5, test_loss: 1.0, test_acc: 0.5, seconds: 1.0 };
+    let cases =
+        [("statistics/W512", 1u32, false), ("statistics+snapshot/W512", 4, true), ("first-snapshot/W512", 2, false)];
+    for (what, epoch, snapshots_before) in cases {
         group.bench_function(what, |b| {
             pool.install(|| {
                 b.iter_batched(
-                    writer,
-                    |mut w| w.epoch(&record, &init, &current).expect("analysis epoch"),
+                    || writer(snapshots_before),
+                    |mut w| w.epoch(&record(epoch), &init, &current).expect("analysis epoch"),
                     BatchSize::PerIteration,
                 )
             })

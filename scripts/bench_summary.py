@@ -185,12 +185,16 @@ def main(criterion=CRITERION, out=OUT):
     epoch512 = crit.get("train/epoch/W512/drift/threads=2")
     stats = crit.get("analysis/statistics/W512")
     snap = crit.get("analysis/statistics+snapshot/W512")
+    first = crit.get("analysis/first-snapshot/W512")
     if epoch512 and stats and snap:
         # The snapshot epoch's observer call computes the per-epoch statistics too.
         share = snap[0] / epoch512[0]
+        first_text = (f"; a run's first snapshot, which encodes the index columns once, {first[0] * 1e3:.1f} ms"
+                      if first else "")
         checks.append(("per-epoch statistics + one snapshot ≤ 5% of an epoch at W=512",
                        f"{share:.1%} (an epoch's statistics alone {stats[0] * 1e3:.1f} ms = {stats[0] / epoch512[0]:.1%}; "
-                       f"with a snapshot {snap[0] * 1e3:.1f} ms; the epoch {epoch512[0] * 1e3:.0f} ms)", share <= 0.05, None))
+                       f"with a snapshot {snap[0] * 1e3:.1f} ms{first_text}; the epoch {epoch512[0] * 1e3:.0f} ms)",
+                       share <= 0.05, None))
 
     # The best share of the peak any of our products reaches at 2 threads: what "reachable" means here.
     shares = [r[5] / r[8] for r in rows if r[1] != "" and r[4] == 2 and r[8]]

@@ -348,32 +348,37 @@ pub fn snapshot_fields() -> Vec<Field> {
     ]
 }
 
-/// Snapshot columns of parameters given as `(fan_out, fan_in, w, b)` per layer. Built straight
+/// The first four snapshot columns, which say what each row is (`layer`, `kind`, `row`, `col`),
+/// for layers of the given `(fan_out, fan_in)`: the same at every epoch of a run. Built straight
 /// into buffers of the final size: a W = 1000 snapshot has two million rows.
-pub fn snapshot_columns(layers: &[(usize, usize, &[f32], &[f32])]) -> Vec<ArrayRef> {
-    let rows: usize = layers.iter().map(|&(_, _, w, b)| w.len() + b.len()).sum();
-    let (mut layer, mut row, mut col, mut w) =
-        (Vec::with_capacity(rows), Vec::with_capacity(rows), Vec::with_capacity(rows), Vec::with_capacity(rows));
+pub fn snapshot_index_columns(shapes: &[(usize, usize)]) -> Vec<ArrayRef> {
+    let rows: usize = shapes.iter().map(|&(fan_out, fan_in)| fan_out * (fan_in + 1)).sum();
+    let (mut layer, mut row, mut col) = (Vec::with_capacity(rows), Vec::with_capacity(rows), Vec::with_capacity(rows));
     let mut kind = arrow::array::StringBuilder::with_capacity(rows, rows * "weight".len());
-    for (l, &(fan_out, fan_in, weights, biases)) in layers.iter().enumerate() {
-        let number = l as i32 + 1;
-        debug_assert_eq!(weights.len(), fan_out * fan_in);
-        debug_assert_eq!(biases.len(), fan_out);
-        layer.resize(layer.len() + weights.len() + biases.len(), number);
+    for (l, &(fan_out, fan_in)) in shapes.iter().enumerate() {
+        layer.resize(layer.len() + fan_out * (fan_in + 1), l as i32 + 1);
         row.extend((0..fan_out as i32).flat_map(|i| std::iter::repeat_n(i, fan_in)));
         col.extend((0..fan_out).flat_map(|_| 0..fan_in as i32));
         row.extend(0..fan_out as i32);
         col.resize(col.len() + fan_out, 0);
-        (0..weights.len()).for_each(|_| kind.append_value("weight"));
-        (0..biases.len()).for_each(|_| kind.append_value("bias"));
-        w.extend_from_slice(weights);
-        w.extend_from_slice(biases);
+        (0..fan_out * fan_in).for_each(|_| kind.append_value("weight"));
+        (0..fan_out).for_each(|_| kind.append_value("bias"));
     }
     vec![
         Arc::new(Int32Array::from(layer)),
         Arc::new(kind.finish()),
         Arc::new(Int32Array::from(row)),
         Arc::new(Int32Array::from(col)),
-        Arc::new(Float32Array::from(w)),
     ]
+}
+
+/// The last snapshot column, `w`: each layer's weights (row-major) then its biases, in the
+/// order of [`snapshot_index_columns`].
+pub fn snapshot_values(layers: &[(&[f32], &[f32])]) -> ArrayRef {
+    let mut w = Vec::with_capacity(layers.iter().map(|(w, b)| w.len() + b.len()).sum());
+    for (weights, biases) in layers {
+        w.extend_from_slice(weights);
+        w.extend_from_slice(biases);
+    }
+    Arc::new(Float32Array::from(w))
 }

@@ -9,10 +9,11 @@ use drift_data::Dataset;
 use drift_train::{EpochRecord, Observer, ObserverError, Params, RunStatus, RunSummary, TrainConfig, TrainState};
 
 use crate::deviation::{conditional_rows, deviation_rows, hist2d_rows};
-use crate::parquet_file::{remove_stale_temporaries, write_atomic, write_table};
+use crate::parquet_file::{remove_stale_temporaries, write_atomic, write_table, write_table_after, FixedColumns};
 use crate::read;
 use crate::tables::{
-    snapshot_columns, snapshot_fields, ConditionalRow, DeviationRow, Hist2dRow, HistoryRow, RunRow, Table,
+    snapshot_fields, snapshot_index_columns, snapshot_values, ConditionalRow, DeviationRow, Hist2dRow, HistoryRow,
+    RunRow, Table,
 };
 use crate::{AnalysisError, SnapshotSchedule};
 
@@ -83,6 +84,8 @@ pub struct RunWriter {
     last_snapshot: Option<u32>,
     /// Conditional and 2-D histogram rows not yet on disk.
     snapshot_rows_pending: bool,
+    /// The snapshots' `layer`, `kind`, `row` and `col` columns, encoded once.
+    snapshot_index: Option<FixedColumns>,
 }
 
 /// The file a run continues from: written atomically after every epoch (once the tables hold
@@ -125,6 +128,7 @@ impl RunWriter {
             hist2d: Vec::new(),
             last_snapshot: None,
             snapshot_rows_pending: false,
+            snapshot_index: None,
         })
     }
 
@@ -176,13 +180,31 @@ impl RunWriter {
     /// The snapshot file and the conditional and 2-D histogram rows of `epoch`, the file written
     /// while the statistics are computed.
     fn snapshot(&mut self, epoch: u32, init: &Params, current: &Params) -> Result<(), AnalysisError> {
-        let layers: Vec<_> = current.layers.iter().map(|l| (l.fan_out, l.fan_in, &l.w[..], &l.b[..])).collect();
         let mut metadata = self.metadata.clone();
         metadata.push(("drift.epoch".into(), epoch.to_string()));
         let path = Self::snapshot_path(&self.dir, epoch);
+        // The index columns are encoded at the first snapshot this writer makes and spliced into
+        // every one (the first too, so a resumed run writes the same bytes).
+        if self.snapshot_index.is_none() {
+            let shapes: Vec<_> = current.layers.iter().map(|l| (l.fan_out, l.fan_in)).collect();
+            let fields = snapshot_fields()[..4].to_vec();
+            let encoded = FixedColumns::encode(fields, snapshot_index_columns(&shapes))
+                .map_err(|e| AnalysisError::Encode { path: path.clone(), message: e.to_string() })?;
+            self.snapshot_index = Some(encoded);
+        }
+        let index = self.snapshot_index.as_ref().expect("encoded above");
+        let values: Vec<_> = current.layers.iter().map(|l| (&l.w[..], &l.b[..])).collect();
         let (e, bins) = (epoch as i32, self.bins);
         let (written, per_layer) = rayon::join(
-            || write_table(&path, snapshot_fields(), snapshot_columns(&layers), &metadata),
+            || {
+                write_table_after(
+                    &path,
+                    index,
+                    snapshot_fields()[4..].to_vec(),
+                    vec![snapshot_values(&values)],
+                    &metadata,
+                )
+            },
             || {
                 let pairs = init.layers.par_iter().zip(&current.layers).enumerate();
                 pairs
