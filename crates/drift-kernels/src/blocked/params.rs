@@ -45,9 +45,11 @@ pub(crate) const AVX2: BlockSizes = BlockSizes { mc: 126, kc: FMA_KC, nc: 256 };
 /// Portable (4×8 tile, no FMA): the same cuts; its results differ from the FMA kernels' anyway.
 pub(crate) const PORTABLE: BlockSizes = BlockSizes { mc: 128, kc: 256, nc: 256 };
 
-/// Split until this many tasks (a power of two, so 2 or 4 threads get equal shares). 16 tasks
-/// of a 128-row batch are one 32-column panel each, and the last task to finish is short.
-pub(crate) const TARGET_TASKS: usize = 16;
+/// Split until this many tasks (a power of two, so 2 or 4 threads get equal shares). Eight, not
+/// sixteen: the smaller tasks of sixteen each packed their own copy of blocks they shared (see
+/// `PRIVATE_PACK_FLOATS`), and the 128³ products of W = 128 ran 15–19% slower for it (the W = 128
+/// epoch 4.5–5%); the larger products are unchanged (measured in turns, 2 threads).
+pub(crate) const TARGET_TASKS: usize = 8;
 
 /// Do not split below this many multiply-adds per task (≈ 2 µs of one core at peak): smaller
 /// tasks cost more to hand out than they save.
