@@ -181,8 +181,9 @@ fn encode(
 ) -> Result<ParquetMetaData, ParquetError> {
     let leading = fixed.map_or(&[][..], |f| &f.fields[..]);
     let own = batch.schema();
-    let schema =
-        Arc::new(Schema::new([leading, &own.fields().iter().map(|f| f.as_ref().clone()).collect::<Vec<_>>()].concat()));
+    let schema = Arc::new(Schema::new(
+        leading.iter().cloned().chain(own.fields().iter().map(|f| f.as_ref().clone())).collect::<Vec<_>>(),
+    ));
     let writer = ArrowWriter::try_new(out, schema, Some(props))?;
     let (mut file, factory) = writer.into_serialized_writer()?;
     let writers = factory.create_column_writers(0)?;
@@ -215,7 +216,9 @@ fn encode(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tables::{snapshot_fields, snapshot_index_columns, snapshot_values};
+    use crate::tables::{
+        snapshot_fields, snapshot_index_columns, snapshot_index_fields, snapshot_value_fields, snapshot_values,
+    };
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
     fn read(path: &Path) -> RecordBatch {
@@ -244,21 +247,15 @@ mod tests {
             let whole = dir.path().join("whole.parquet");
             write_table(&whole, snapshot_fields(), columns, &metadata).unwrap();
 
-            let index = FixedColumns::encode(snapshot_fields()[..4].to_vec(), snapshot_index_columns(&shapes)).unwrap();
+            let index = FixedColumns::encode(snapshot_index_fields(), snapshot_index_columns(&shapes)).unwrap();
             let spliced = dir.path().join("spliced.parquet");
-            write_table_after(
-                &spliced,
-                &index,
-                snapshot_fields()[4..].to_vec(),
-                vec![snapshot_values(&values)],
-                &metadata,
-            )
-            .unwrap();
+            write_table_after(&spliced, &index, snapshot_value_fields(), vec![snapshot_values(&values)], &metadata)
+                .unwrap();
             assert_eq!(read(&spliced), read(&whole), "{shapes:?}");
             assert_eq!(fs::read(&spliced).unwrap(), fs::read(&whole).unwrap(), "{shapes:?}");
 
             let short = snapshot_values(&values[..1]);
-            let err = write_table_after(&spliced, &index, snapshot_fields()[4..].to_vec(), vec![short], &metadata);
+            let err = write_table_after(&spliced, &index, snapshot_value_fields(), vec![short], &metadata);
             assert!(matches!(err, Err(AnalysisError::Encode { .. })), "{shapes:?}: {err:?}");
         }
     }

@@ -339,16 +339,25 @@ impl Table for RunRow {
 /// The columns of a snapshot: every weight and bias entry, bit-exact as f32.
 /// Biases have `col = 0`.
 pub fn snapshot_fields() -> Vec<Field> {
+    [snapshot_index_fields(), snapshot_value_fields()].concat()
+}
+
+/// The snapshot columns that say what each row is, the same at every epoch of a run.
+pub fn snapshot_index_fields() -> Vec<Field> {
     vec![
         field("layer", DataType::Int32, false),
         field("kind", DataType::Utf8, false),
         field("row", DataType::Int32, false),
         field("col", DataType::Int32, false),
-        field("w", DataType::Float32, false),
     ]
 }
 
-/// The first four snapshot columns, which say what each row is (`layer`, `kind`, `row`, `col`),
+/// The snapshot column that changes from epoch to epoch.
+pub fn snapshot_value_fields() -> Vec<Field> {
+    vec![field("w", DataType::Float32, false)]
+}
+
+/// The columns of [`snapshot_index_fields`], which say what each row is (`layer`, `kind`, `row`, `col`),
 /// for layers of the given `(fan_out, fan_in)`: the same at every epoch of a run. Built straight
 /// into buffers of the final size: a W = 1000 snapshot has two million rows.
 pub fn snapshot_index_columns(shapes: &[(usize, usize)]) -> Vec<ArrayRef> {
@@ -372,7 +381,7 @@ pub fn snapshot_index_columns(shapes: &[(usize, usize)]) -> Vec<ArrayRef> {
     ]
 }
 
-/// The last snapshot column, `w`: each layer's weights (row-major) then its biases, in the
+/// The column of [`snapshot_value_fields`], `w`: each layer's weights (row-major) then its biases, in the
 /// order of [`snapshot_index_columns`].
 pub fn snapshot_values(layers: &[(&[f32], &[f32])]) -> ArrayRef {
     let mut w = Vec::with_capacity(layers.iter().map(|(w, b)| w.len() + b.len()).sum());

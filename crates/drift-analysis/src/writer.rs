@@ -12,8 +12,8 @@ use crate::deviation::{conditional_rows, deviation_rows, hist2d_rows};
 use crate::parquet_file::{remove_stale_temporaries, write_atomic, write_table, write_table_after, FixedColumns};
 use crate::read;
 use crate::tables::{
-    snapshot_fields, snapshot_index_columns, snapshot_values, ConditionalRow, DeviationRow, Hist2dRow, HistoryRow,
-    RunRow, Table,
+    snapshot_index_columns, snapshot_index_fields, snapshot_value_fields, snapshot_values, ConditionalRow,
+    DeviationRow, Hist2dRow, HistoryRow, RunRow, Table,
 };
 use crate::{AnalysisError, SnapshotSchedule};
 
@@ -187,7 +187,7 @@ impl RunWriter {
         // every one (the first too, so a resumed run writes the same bytes).
         if self.snapshot_index.is_none() {
             let shapes: Vec<_> = current.layers.iter().map(|l| (l.fan_out, l.fan_in)).collect();
-            let fields = snapshot_fields()[..4].to_vec();
+            let fields = snapshot_index_fields();
             let encoded = FixedColumns::encode(fields, snapshot_index_columns(&shapes))
                 .map_err(|e| AnalysisError::Encode { path: path.clone(), message: e.to_string() })?;
             self.snapshot_index = Some(encoded);
@@ -196,15 +196,7 @@ impl RunWriter {
         let values: Vec<_> = current.layers.iter().map(|l| (&l.w[..], &l.b[..])).collect();
         let (e, bins) = (epoch as i32, self.bins);
         let (written, per_layer) = rayon::join(
-            || {
-                write_table_after(
-                    &path,
-                    index,
-                    snapshot_fields()[4..].to_vec(),
-                    vec![snapshot_values(&values)],
-                    &metadata,
-                )
-            },
+            || write_table_after(&path, index, snapshot_value_fields(), vec![snapshot_values(&values)], &metadata),
             || {
                 let pairs = init.layers.par_iter().zip(&current.layers).enumerate();
                 pairs
