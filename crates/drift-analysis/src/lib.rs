@@ -17,6 +17,7 @@ pub mod claims;
 mod deviation;
 mod parquet_file;
 pub mod read;
+pub mod regimes;
 pub mod report;
 mod schedule;
 pub mod stats;
@@ -28,7 +29,8 @@ use std::path::PathBuf;
 pub use deviation::{conditional_rows, deviation_rows, hist2d_rows};
 pub use parquet_file::{write_atomic, write_table};
 pub use schedule::SnapshotSchedule;
-pub use writer::{divergence_epoch, ResumeError, RunMeta, RunWriter, CHECKPOINT_FILE, DEFAULT_BINS};
+pub use regimes::divergence_epoch;
+pub use writer::{ResumeError, RunMeta, RunWriter, CHECKPOINT_FILE, DEFAULT_BINS};
 
 /// A file could not be written; names the file.
 #[derive(Debug, thiserror::Error)]

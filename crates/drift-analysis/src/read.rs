@@ -152,6 +152,8 @@ fn read_runs_row(path: &Path) -> Result<(String, RunRow), AnalysisError> {
         init: c.strings_required("init")?.remove(0),
         mask: c.strings("mask")?.remove(0),
         kernel: c.strings_required("kernel")?.remove(0),
+        input: c.strings_required("input")?.remove(0),
+        input_sq_norm: c.f64_required("input_sq_norm")?[0],
         status: c.strings_required("status")?.remove(0),
         epochs_done: c.i32_required("epochs_done")?[0],
         min_train_loss: c.f64_required("min_train_loss")?[0],

@@ -270,6 +270,10 @@ pub struct RunRow {
     pub mask: Option<String>,
     /// The GEMM kernel the run used (`avx512`, `avx2`, `portable`, `matrixmultiply`).
     pub kernel: String,
+    /// The input transform (`raw`, `invert`).
+    pub input: String,
+    /// Mean ‖x‖² of the training inputs used: the scale of the first layer's SGD step.
+    pub input_sq_norm: f64,
     pub status: String,
     pub epochs_done: i32,
     pub min_train_loss: f64,
@@ -295,6 +299,8 @@ impl Table for RunRow {
             field("init", DataType::Utf8, false),
             field("mask", DataType::Utf8, true),
             field("kernel", DataType::Utf8, false),
+            field("input", DataType::Utf8, false),
+            field("input_sq_norm", DataType::Float64, false),
             field("status", DataType::Utf8, false),
             field("epochs_done", DataType::Int32, false),
             field("min_train_loss", DataType::Float64, false),
@@ -324,6 +330,8 @@ impl Table for RunRow {
             strings(rows.iter().map(|r| r.init.as_str())),
             opt_strings(rows.iter().map(|r| r.mask.as_deref())),
             strings(rows.iter().map(|r| r.kernel.as_str())),
+            strings(rows.iter().map(|r| r.input.as_str())),
+            f64s(rows.iter().map(|r| r.input_sq_norm)),
             strings(rows.iter().map(|r| r.status.as_str())),
             i32s(rows.iter().map(|r| r.epochs_done)),
             f64s(rows.iter().map(|r| r.min_train_loss)),

@@ -11,6 +11,7 @@ use drift_train::{EpochRecord, Observer, ObserverError, Params, RunStatus, RunSu
 use crate::deviation::{conditional_rows, deviation_rows, hist2d_rows};
 use crate::parquet_file::{remove_stale_temporaries, write_atomic, write_table, write_table_after, FixedColumns};
 use crate::read;
+use crate::regimes::divergence_epoch;
 use crate::tables::{
     snapshot_index_columns, snapshot_index_fields, snapshot_value_fields, snapshot_values, ConditionalRow,
     DeviationRow, Hist2dRow, HistoryRow, RunRow, Table,
@@ -54,6 +55,8 @@ impl RunMeta {
                 init: "glorot-uniform".into(),
                 mask: config.mask.map(String::from),
                 kernel: config.resolved_kernel().to_string(),
+                input: config.input.to_string(),
+                input_sq_norm: data.train.mean_sq_norm(train_size),
                 status: "interrupted".into(),
                 epochs_done: 0,
                 min_train_loss: f64::NAN,
@@ -221,7 +224,7 @@ impl RunWriter {
     fn run_row(&self, summary: &RunSummary) -> RunRow {
         let (min_train, epoch_min_train) = argmin(self.history.iter().map(|h| (h.epoch, h.train_loss)));
         let (min_test, epoch_min_test) = argmin(self.history.iter().map(|h| (h.epoch, h.test_loss)));
-        let divergence = divergence_epoch(&self.history);
+        let divergence = divergence_epoch(&self.history, self.meta.run.classes);
         let status = if summary.status == RunStatus::Diverged || divergence.is_some() {
             RunStatus::Diverged
         } else {
@@ -250,18 +253,6 @@ fn argmin(values: impl Iterator<Item = (i32, f64)>) -> (f64, i32) {
             (best, at)
         }
     })
-}
-
-/// The first epoch after the minimum of the train loss at which the train loss exceeds its
-/// epoch-0 value (a NaN or infinite loss counts as exceeding it).
-pub fn divergence_epoch(history: &[HistoryRow]) -> Option<i32> {
-    let start = history.iter().find(|h| h.epoch == 0)?.train_loss;
-    let (_, at_min) = argmin(history.iter().map(|h| (h.epoch, h.train_loss)));
-    history
-        .iter()
-        .filter(|h| h.epoch > at_min)
-        .find(|h| !h.train_loss.is_finite() || h.train_loss > start)
-        .map(|h| h.epoch)
 }
 
 impl Observer for RunWriter {

@@ -68,7 +68,7 @@ fn run(width: i64, seed: u64, train: &[f64], dev: &[f64], cond: impl Fn(f64) -> 
     let (min_train, at) =
         train.iter().enumerate().fold((f64::INFINITY, 0), |b, (e, &l)| if l < b.0 { (l, e) } else { b });
     let history_rows: Vec<HistoryRow> = history;
-    let divergence = drift_analysis::divergence_epoch(&history_rows);
+    let divergence = drift_analysis::divergence_epoch(&history_rows, 10);
     RunTables {
         dir: PathBuf::from("/nonexistent"),
         run_id: format!("w{width}s{seed}"),
@@ -88,6 +88,8 @@ fn run(width: i64, seed: u64, train: &[f64], dev: &[f64], cond: impl Fn(f64) -> 
             init: "glorot-uniform".into(),
             mask: None,
             kernel: "portable".into(),
+            input: "raw".into(),
+            input_sq_norm: 162.0,
             status: if divergence.is_some() { "diverged" } else { "completed" }.into(),
             epochs_done: epochs,
             min_train_loss: min_train,

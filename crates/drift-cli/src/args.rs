@@ -37,7 +37,7 @@ pub struct TrainArgs {
     /// TOML file with any of the keys below (dataset, width, depth, epochs, …).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// fashion-mnist | mnist | synthetic | idx:DIR  [default: fashion-mnist]
+    /// fashion-mnist | mnist | hasyv2 | synthetic | idx:DIR  [default: fashion-mnist]
     #[arg(long)]
     pub dataset: Option<String>,
     /// Folder with the four IDX files, instead of the data set's default location.
@@ -64,6 +64,12 @@ pub struct TrainArgs {
     /// Use only the first N training samples.
     #[arg(long)]
     pub train_size: Option<usize>,
+    /// raw | invert (x -> 1 - x), for any data set  [default: raw]
+    #[arg(long)]
+    pub input: Option<String>,
+    /// HASYv2 classification fold, 1-10  [default: 1]
+    #[arg(long)]
+    pub fold: Option<u32>,
     /// keras-clipped | logits  [default: keras-clipped]
     #[arg(long)]
     pub loss: Option<String>,
@@ -100,11 +106,14 @@ impl TrainArgs {
             lr: self.lr,
             batch: self.batch,
             train_size: self.train_size,
+            input: self.input.clone(),
+            fold: self.fold,
             loss: self.loss.clone(),
             mask: self.mask.clone(),
             snapshots: self.snapshots.clone(),
             kernel: self.kernel.clone(),
             threads: self.threads,
+            ..RunKeys::default()
         }
     }
 }

@@ -18,8 +18,9 @@ use crate::sweep_cmd::{execute, SweepPlan};
 
 /// The profiles shipped with drift (`results/profiles/*.toml`), built into the binary so that
 /// `drift reproduce` works from any folder.
-const PROFILES: [(&str, &str); 2] = [
+const PROFILES: [(&str, &str); 3] = [
     ("quick", include_str!("../../../results/profiles/quick.toml")),
+    ("regimes", include_str!("../../../results/profiles/regimes.toml")),
     ("full", include_str!("../../../results/profiles/full.toml")),
 ];
 
@@ -121,6 +122,9 @@ fn report(
 /// Whether a data set can be loaded here; the reason if not.
 fn availability(keys_dataset: &str, data_dir: Option<PathBuf>) -> Result<(), String> {
     let spec: DatasetSpec = keys_dataset.parse()?;
+    if spec == DatasetSpec::Synthetic {
+        return Ok(());
+    }
     let mut opts = LoadOptions::new(0);
     opts.data_dir = data_dir;
     drift_data::prepare(&spec, &opts).map(|_| ()).map_err(|e| e.to_string())
@@ -136,7 +140,7 @@ pub fn reproduce(args: ReproduceArgs) -> anyhow::Result<()> {
         None => {
             let path = Path::new(&args.profile);
             let text = fs::read_to_string(path).map_err(|e| {
-                bad_input(format!("--profile {}: expected quick, full or a sweep file ({e})", args.profile))
+                bad_input(format!("--profile {}: expected quick, regimes, full or a sweep file ({e})", args.profile))
             })?;
             (path.file_stem().map_or("custom".into(), |s| s.to_string_lossy().into_owned()), text)
         }

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use drift_analysis::{write_atomic, ResumeError, RunMeta, RunWriter, SnapshotSchedule, CHECKPOINT_FILE, DEFAULT_BINS};
-use drift_data::{Dataset, DatasetSpec, LoadOptions};
+use drift_data::synthetic::SyntheticConfig;
+use drift_data::{Dataset, DatasetSpec, Input, LoadOptions};
 use drift_train::{effective_train_size, train_with, Observer, RunKeys, RunSummary, TrainConfig, TrainError};
 
 use crate::bad_input;
@@ -18,14 +19,61 @@ pub struct Resolved {
     pub config: TrainConfig,
     pub spec: DatasetSpec,
     pub data_dir: Option<PathBuf>,
+    /// HASYv2's fold (1 unless set).
+    pub fold: u32,
+    /// The generator's parameters, for `synthetic` (defaults: MNIST's shape).
+    pub synthetic: SyntheticConfig,
     pub schedule: SnapshotSchedule,
+}
+
+impl Resolved {
+    /// Tells apart the data sets that runs of a sweep can share: real data sets do not depend on
+    /// the seed, a synthetic one is generated from it.
+    pub fn data_key(&self) -> String {
+        let seed = if self.spec == DatasetSpec::Synthetic { self.config.seed } else { 0 };
+        format!("{}|{:?}|{}|{}|{:?}|{seed}", self.spec, self.data_dir, self.fold, self.config.input, self.synthetic)
+    }
+}
+
+/// The generator's parameters from the `synthetic-*` keys, which only a synthetic data set takes.
+fn synthetic_config(keys: &RunKeys, spec: &DatasetSpec) -> Result<SyntheticConfig, String> {
+    let given = [
+        ("synthetic-classes", keys.synthetic_classes.is_some()),
+        ("synthetic-side", keys.synthetic_side.is_some()),
+        ("synthetic-train", keys.synthetic_train.is_some()),
+        ("synthetic-test", keys.synthetic_test.is_some()),
+        ("synthetic-background", keys.synthetic_background.is_some()),
+        ("synthetic-imbalance", keys.synthetic_imbalance.is_some()),
+    ];
+    if *spec != DatasetSpec::Synthetic {
+        if let Some((key, _)) = given.iter().find(|(_, set)| *set) {
+            return Err(format!("--{key}: only for --dataset synthetic, not {spec}"));
+        }
+    }
+    let d = SyntheticConfig::default();
+    let background = match &keys.synthetic_background {
+        Some(text) => text.parse().map_err(|e: String| format!("--synthetic-background: {e}"))?,
+        None => d.background,
+    };
+    let config = SyntheticConfig {
+        train: keys.synthetic_train.unwrap_or(d.train),
+        test: keys.synthetic_test.unwrap_or(d.test),
+        classes: keys.synthetic_classes.unwrap_or(d.classes),
+        side: keys.synthetic_side.unwrap_or(d.side),
+        background,
+        imbalance: keys.synthetic_imbalance.unwrap_or(d.imbalance),
+        ..d
+    };
+    config.validate().map_err(|e| format!("--synthetic-*: {e}"))?;
+    Ok(config)
 }
 
 /// Checks every key before any work starts; an error names the option (`--width: …`).
 pub fn resolve(keys: RunKeys) -> Result<Resolved, String> {
     let defaults = TrainConfig::default();
-    let dataset = keys.dataset.unwrap_or(defaults.dataset.clone());
+    let dataset = keys.dataset.clone().unwrap_or(defaults.dataset.clone());
     let spec: DatasetSpec = dataset.parse().map_err(|e: String| format!("--dataset: {e}"))?;
+    let synthetic = synthetic_config(&keys, &spec)?;
     let loss = match keys.loss {
         Some(text) => text.parse().map_err(|e: String| format!("--loss: {e}"))?,
         None => defaults.loss,
@@ -44,6 +92,17 @@ pub fn resolve(keys: RunKeys) -> Result<Resolved, String> {
         Some(text) => text.parse().map_err(|e: String| format!("--kernel: {e}"))?,
         None => defaults.kernel,
     };
+    let input: Input = match &keys.input {
+        Some(text) => text.parse().map_err(|e: String| format!("--input: {e}"))?,
+        None => Input::Raw,
+    };
+    let fold = keys.fold.unwrap_or(1);
+    if keys.fold.is_some() && !matches!(spec, DatasetSpec::Hasyv2) {
+        return Err(format!("--fold: only for --dataset hasyv2, not {spec}"));
+    }
+    if !(1..=10).contains(&fold) {
+        return Err(format!("--fold: HASYv2 has folds 1 to 10, got {fold}"));
+    }
     let schedule = match keys.snapshots {
         Some(text) => text.parse().map_err(|e: String| format!("--snapshots: {e}"))?,
         None => SnapshotSchedule::default(),
@@ -57,19 +116,23 @@ pub fn resolve(keys: RunKeys) -> Result<Resolved, String> {
         lr: keys.lr.unwrap_or(defaults.lr),
         batch_size: keys.batch.unwrap_or(defaults.batch_size),
         train_size: keys.train_size,
+        input,
         loss,
         mask,
         kernel,
         threads: keys.threads.unwrap_or(defaults.threads),
     };
     config.validate().map_err(|e| format!("--{e}"))?;
-    Ok(Resolved { config, spec, data_dir: keys.data_dir, schedule })
+    Ok(Resolved { config, spec, data_dir: keys.data_dir, fold, synthetic, schedule })
 }
 
 /// The data a resolved run trains on; its warnings are printed.
 pub fn load_data(resolved: &Resolved) -> anyhow::Result<Dataset> {
     let mut opts = LoadOptions::new(resolved.config.seed);
     opts.data_dir = resolved.data_dir.clone();
+    opts.fold = resolved.fold;
+    opts.synthetic = resolved.synthetic.clone();
+    opts.input = resolved.config.input;
     let data = drift_data::load(&resolved.spec, &opts).map_err(|e| bad_input(e.to_string()))?;
     for warning in &data.warnings {
         eprintln!("drift: warning: {warning}");
@@ -91,6 +154,7 @@ impl Planned {
         let train_size = effective_train_size(config, &data).map_err(|e| format!("--{e}"))?;
         let data_key = match resolved.spec {
             DatasetSpec::Synthetic => data.source.clone(),
+            DatasetSpec::Hasyv2 => format!("fold={}", resolved.fold),
             _ => String::new(),
         };
         let meta = RunMeta::new(config, &data, train_size, &data_key);

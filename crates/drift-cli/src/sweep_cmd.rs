@@ -74,8 +74,7 @@ fn plan_runs(plan: &SweepPlan) -> anyhow::Result<Vec<Planned>> {
     for (i, keys) in plan.sweep.runs.iter().enumerate() {
         let context = |e: String| bad_input(format!("{}: run {} of the sweep: {e}", plan.origin, i + 1));
         let resolved = resolve(keys.clone()).map_err(context)?;
-        // Real data sets do not depend on the seed; a synthetic one is generated from it.
-        let data_key = format!("{}|{:?}|{}", resolved.spec, resolved.data_dir, resolved.config.seed);
+        let data_key = resolved.data_key();
         let dataset = match data.get(&data_key) {
             Some(d) => d.clone(),
             None => {

@@ -37,6 +37,7 @@ use std::str::FromStr;
 use memmap2::Mmap;
 
 mod checksums;
+pub mod hasy;
 pub mod idx;
 mod load;
 pub mod rng;
@@ -131,6 +132,25 @@ impl Split {
         &self.labels
     }
 
+    /// A copy with every pixel `p` replaced by `255 − p`, i.e. `x → 1 − x` after scaling (exact
+    /// on the bytes, so an inverted set is as reproducible as the original).
+    pub fn inverted(&self) -> Split {
+        let pixels = (0..self.len()).flat_map(|i| self.image(i).iter().map(|&p| 255 - p)).collect();
+        Split::owned(pixels, self.labels.clone(), self.dim)
+    }
+
+    /// The mean of ‖x‖² over the first `n` samples (all if fewer), with `x = pixel / 255`: the
+    /// scale an SGD step on the first layer is multiplied by, so step sizes can be compared across
+    /// data sets. Summed in sample order in `f64`, so the value is the same on every machine.
+    pub fn mean_sq_norm(&self, n: usize) -> f64 {
+        let n = n.min(self.len());
+        if n == 0 {
+            return 0.0;
+        }
+        let total: u64 = (0..n).map(|i| self.image(i).iter().map(|&p| u64::from(p) * u64::from(p)).sum::<u64>()).sum();
+        total as f64 / (255.0 * 255.0) / n as f64
+    }
+
     /// Keeps the first `n` samples (all of them if there are fewer); used by `--train-size`.
     pub fn truncate(&mut self, n: usize) {
         self.labels.truncate(n);
@@ -176,11 +196,13 @@ pub enum DatasetSpec {
     FashionMnist,
     Mnist,
     Synthetic,
+    /// The HASYv2 release (369 classes of 32 × 32 symbols), in `--data-dir` or `$HASYV2_DIR`.
+    Hasyv2,
     /// Any directory with the four standard IDX file names.
     Idx(PathBuf),
 }
 
-const ACCEPTED: &str = "fashion-mnist, mnist, synthetic or idx:DIR";
+const ACCEPTED: &str = "fashion-mnist, mnist, hasyv2, synthetic or idx:DIR";
 
 impl FromStr for DatasetSpec {
     type Err = String;
@@ -190,7 +212,7 @@ impl FromStr for DatasetSpec {
             "fashion-mnist" => Ok(DatasetSpec::FashionMnist),
             "mnist" => Ok(DatasetSpec::Mnist),
             "synthetic" => Ok(DatasetSpec::Synthetic),
-            "hasyv2" => Err(format!("hasyv2 is not supported yet (it needs its own reader); use {ACCEPTED}")),
+            "hasyv2" => Ok(DatasetSpec::Hasyv2),
             _ => match s.strip_prefix("idx:") {
                 Some("") => Err("idx: needs a directory, as in idx:/path/to/dir".into()),
                 Some(dir) => Ok(DatasetSpec::Idx(PathBuf::from(dir))),
@@ -206,7 +228,61 @@ impl fmt::Display for DatasetSpec {
             DatasetSpec::FashionMnist => f.write_str("fashion-mnist"),
             DatasetSpec::Mnist => f.write_str("mnist"),
             DatasetSpec::Synthetic => f.write_str("synthetic"),
+            DatasetSpec::Hasyv2 => f.write_str("hasyv2"),
             DatasetSpec::Idx(dir) => write!(f, "idx:{}", dir.display()),
+        }
+    }
+}
+
+/// The transform applied to every input of a data set (`input` key, `--input`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Input {
+    /// Pixels as the data set has them, scaled to `[0, 1]`.
+    #[default]
+    Raw,
+    /// `x → 1 − x`: white becomes black. Changes ‖x‖² (and so the effective step of the first
+    /// layer) without changing what is to be learned.
+    Invert,
+}
+
+impl Input {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Input::Raw => "raw",
+            Input::Invert => "invert",
+        }
+    }
+}
+
+impl FromStr for Input {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "raw" => Ok(Input::Raw),
+            "invert" => Ok(Input::Invert),
+            _ => Err(format!("unknown input transform '{s}'; expected raw or invert")),
+        }
+    }
+}
+
+impl fmt::Display for Input {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Dataset {
+    /// The data set with `input` applied to both splits (the data set itself for `raw`).
+    pub fn with_input(self, input: Input) -> Dataset {
+        match input {
+            Input::Raw => self,
+            Input::Invert => Dataset {
+                train: self.train.inverted(),
+                test: self.test.inverted(),
+                source: format!("{} (inverted: x -> 1 - x)", self.source),
+                ..self
+            },
         }
     }
 }
@@ -221,6 +297,10 @@ pub struct LoadOptions {
     /// Seed of the synthetic generator.
     pub seed: u64,
     pub synthetic: synthetic::SyntheticConfig,
+    /// Applied to both splits after loading.
+    pub input: Input,
+    /// HASYv2's classification fold (1–10).
+    pub fold: u32,
 }
 
 impl LoadOptions {
@@ -231,6 +311,8 @@ impl LoadOptions {
             cache_dir: default_cache_dir(),
             seed,
             synthetic: synthetic::SyntheticConfig::default(),
+            input: Input::Raw,
+            fold: 1,
         }
     }
 }
@@ -308,14 +390,13 @@ mod tests {
 
     #[test]
     fn spec_parses_and_displays() {
-        for s in ["fashion-mnist", "mnist", "synthetic", "idx:/data/kmnist"] {
+        for s in ["fashion-mnist", "mnist", "synthetic", "hasyv2", "idx:/data/kmnist"] {
             let spec: DatasetSpec = s.parse().unwrap();
             assert_eq!(spec.to_string(), s);
         }
         assert_eq!("idx:rel/dir".parse::<DatasetSpec>(), Ok(DatasetSpec::Idx("rel/dir".into())));
-        assert!("hasyv2".parse::<DatasetSpec>().unwrap_err().starts_with("hasyv2 is not supported yet"));
         let e = "cifar".parse::<DatasetSpec>().unwrap_err();
-        assert!(e.contains("cifar") && e.contains("fashion-mnist, mnist, synthetic or idx:DIR"), "{e}");
+        assert!(e.contains("cifar") && e.contains("fashion-mnist, mnist, hasyv2, synthetic or idx:DIR"), "{e}");
         assert!("idx:".parse::<DatasetSpec>().is_err());
     }
 
@@ -349,6 +430,19 @@ mod tests {
     fn fill_batch_checks_lengths() {
         let split = Split::owned(vec![0; 4], vec![0, 1], 2);
         fill_batch(&split, &[0, 1], &mut [0.0; 3], &mut [0; 2]);
+    }
+
+    #[test]
+    fn inversion_and_squared_norm() {
+        let split = Split::owned(vec![0, 255, 51, 255, 255, 255], vec![1, 2], 3);
+        let inv = split.inverted();
+        assert_eq!((inv.image(0), inv.image(1), inv.labels()), (&[255, 0, 204][..], &[0, 0, 0][..], &[1u16, 2][..]));
+        // (0 + 1 + 0.04) and 3, over two samples; only the first sample for n = 1.
+        assert!((split.mean_sq_norm(2) - (1.04 + 3.0) / 2.0).abs() < 1e-12);
+        assert!((split.mean_sq_norm(1) - 1.04).abs() < 1e-12);
+        assert_eq!(split.mean_sq_norm(10), split.mean_sq_norm(2));
+        assert!(("invert".parse::<Input>(), "raw".parse::<Input>()) == (Ok(Input::Invert), Ok(Input::Raw)));
+        assert!("negate".parse::<Input>().unwrap_err().contains("expected raw or invert"));
     }
 
     #[test]

@@ -24,7 +24,7 @@ struct Location {
 fn locate(spec: &DatasetSpec, opts: &LoadOptions) -> Result<Option<Location>, DataError> {
     let unavailable = |dataset: &str, reason: String| DataError::Unavailable { dataset: dataset.into(), reason };
     let location = match spec {
-        DatasetSpec::Synthetic => return Ok(None),
+        DatasetSpec::Synthetic | DatasetSpec::Hasyv2 => return Ok(None),
         DatasetSpec::FashionMnist => {
             let dir = opts.data_dir.clone().unwrap_or_else(|| PathBuf::from(FASHION_DIR));
             if !dir.is_dir() {
@@ -85,10 +85,31 @@ fn is_gz(path: &Path) -> bool {
 /// For fashion-mnist and mnist a file that is not the official one is an error; a file whose
 /// official checksum is unknown, and any unrecognised file under `idx:DIR`, gives a warning.
 pub fn load(spec: &DatasetSpec, opts: &LoadOptions) -> Result<Dataset, DataError> {
-    match locate(spec, opts)? {
-        None => synthetic::generate(opts.seed, &opts.synthetic),
-        Some(location) => load_idx(&location, &opts.cache_dir),
+    let data = match (spec, locate(spec, opts)?) {
+        (DatasetSpec::Hasyv2, _) => load_hasy(opts)?,
+        (_, None) => synthetic::generate(opts.seed, &opts.synthetic)?,
+        (_, Some(location)) => load_idx(&location, &opts.cache_dir)?,
+    };
+    Ok(data.with_input(opts.input))
+}
+
+/// The HASYv2 release in `--data-dir` or `$HASYV2_DIR`.
+fn load_hasy(opts: &LoadOptions) -> Result<Dataset, DataError> {
+    let unavailable = |reason: String| DataError::Unavailable { dataset: "hasyv2".into(), reason };
+    let from_env = std::env::var_os("HASYV2_DIR").filter(|v| !v.is_empty()).map(PathBuf::from);
+    let (dir, via) = match (&opts.data_dir, from_env) {
+        (Some(dir), _) => (dir.clone(), "--data-dir"),
+        (None, Some(dir)) => (dir, "HASYV2_DIR"),
+        (None, None) => {
+            return Err(unavailable(
+                "no location: set HASYV2_DIR or pass --data-dir (the unpacked HASYv2 release, see datasets/README.md)".into(),
+            ))
+        }
+    };
+    if !dir.is_dir() {
+        return Err(unavailable(format!("{via} {} is not a directory", dir.display())));
     }
+    crate::hasy::load(&dir, opts.fold, &opts.cache_dir)
 }
 
 /// Makes a data set ready (decompresses into the cache) and checks it: the same as [`load`].

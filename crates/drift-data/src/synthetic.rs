@@ -15,6 +15,12 @@
 //!   random class, in both splits: the noise is part of the distribution, and memorising it is
 //!   what makes a net overfit.
 //!
+//! - **Shape of the set.** The number of classes, the side, the split sizes, the background
+//!   (`white`: every pixel `p` becomes `255 − p`, dark strokes on white like HASYv2's symbols)
+//!   and a class imbalance (class `k` drawn with probability ∝ `1 / (1 + (R − 1)·k/(C − 1))`, so
+//!   the first class is `R` times as frequent as the last) are parameters, so that a
+//!   HASYv2-shaped set (1024 inputs, 369 unequal classes) can stand in for the real one.
+//!
 //! Sample `i` of split `s` is drawn from its own stream `synthetic/{s}/{i}`, so the samples are
 //! generated in parallel and the data are identical for any thread count.
 
@@ -58,12 +64,54 @@ pub struct SyntheticConfig {
     pub side: usize,
     /// Probability that a label is replaced by a uniformly random class.
     pub label_noise: f64,
+    /// Colour of the background: black (strokes bright, as in MNIST) or white.
+    pub background: Background,
+    /// How many times more frequent the first class is than the last (1: balanced).
+    pub imbalance: f64,
+}
+
+/// The background of synthetic images.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Background {
+    #[default]
+    Black,
+    /// Dark strokes on white: each pixel `p` of the black-background image becomes `255 − p`.
+    White,
+}
+
+impl Background {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Background::Black => "black",
+            Background::White => "white",
+        }
+    }
+}
+
+impl std::str::FromStr for Background {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "black" => Ok(Background::Black),
+            "white" => Ok(Background::White),
+            _ => Err(format!("unknown background '{s}'; expected black or white")),
+        }
+    }
 }
 
 impl Default for SyntheticConfig {
     /// MNIST's shape: 60000 + 10000 images of 28 × 28 in 10 classes, 10% label noise.
     fn default() -> Self {
-        SyntheticConfig { train: 60_000, test: 10_000, classes: 10, side: 28, label_noise: 0.1 }
+        SyntheticConfig {
+            train: 60_000,
+            test: 10_000,
+            classes: 10,
+            side: 28,
+            label_noise: 0.1,
+            background: Background::Black,
+            imbalance: 1.0,
+        }
     }
 }
 
@@ -84,6 +132,9 @@ impl SyntheticConfig {
         if !(0.0..=1.0).contains(&self.label_noise) {
             return fail(format!("label_noise={} is outside [0, 1]", self.label_noise));
         }
+        if !(1.0..=1e6).contains(&self.imbalance) {
+            return fail(format!("imbalance={} is outside [1, 1e6] (1: balanced classes)", self.imbalance));
+        }
         let dim = self.side * self.side;
         if self.train.checked_mul(dim).is_none() || self.test.checked_mul(dim).is_none() {
             return fail(format!("{} + {} images of {dim} pixels do not fit in memory", self.train, self.test));
@@ -94,8 +145,33 @@ impl SyntheticConfig {
     /// The generator and every parameter: with this string the data are fully determined.
     pub fn describe(&self, seed: u64) -> String {
         format!(
-            "synthetic {GENERATOR}: seed={seed} train={} test={} classes={} side={} label_noise={}",
-            self.train, self.test, self.classes, self.side, self.label_noise
+            "synthetic {GENERATOR}: seed={seed} train={} test={} classes={} side={} label_noise={} background={} imbalance={}",
+            self.train,
+            self.test,
+            self.classes,
+            self.side,
+            self.label_noise,
+            self.background.as_str(),
+            self.imbalance
+        )
+    }
+
+    /// Cumulative class weights `1 / (1 + (R − 1)·k/(C − 1))` for `k = 0..C`; `None` when balanced
+    /// (classes are then drawn with [`Stream::below`], as before imbalance existed). Only `+ × /`:
+    /// the same bits on every machine.
+    fn class_cdf(&self) -> Option<Vec<f64>> {
+        if self.imbalance == 1.0 {
+            return None;
+        }
+        let last = (self.classes - 1) as f64;
+        let mut total = 0.0;
+        Some(
+            (0..self.classes)
+                .map(|k| {
+                    total += 1.0 / (1.0 + (self.imbalance - 1.0) * k as f64 / last);
+                    total
+                })
+                .collect(),
         )
     }
 }
@@ -214,11 +290,17 @@ fn shift(rng: &mut Stream) -> isize {
 }
 
 /// Draws one sample into `img` from its own stream and returns its label.
-fn sample(rng: &mut Stream, config: &SyntheticConfig, protos: &[f32], img: &mut [u8]) -> u16 {
+fn sample(rng: &mut Stream, config: &SyntheticConfig, cdf: Option<&[f64]>, protos: &[f32], img: &mut [u8]) -> u16 {
     let (classes, side) = (config.classes, config.side);
     let dim = side * side;
     let proto = |class: usize, k: u64| &protos[(class * PROTOTYPES + k as usize) * dim..][..dim];
-    let class = rng.below(classes as u64) as usize;
+    let class = match cdf {
+        None => rng.below(classes as u64) as usize,
+        Some(cdf) => {
+            let u = rng.uniform_f64() * cdf[classes - 1];
+            cdf.partition_point(|&c| c <= u).min(classes - 1)
+        }
+    };
     let own = proto(class, rng.below(PROTOTYPES as u64));
     let (dx, dy) = (shift(rng), shift(rng));
     let scale = rng.uniform_range(SCALE.0, SCALE.1) as f32 * 255.0;
@@ -245,7 +327,11 @@ fn sample(rng: &mut Stream, config: &SyntheticConfig, protos: &[f32], img: &mut 
         let noise = NOISE * (f32::from(noise_bytes as u8) + f32::from((noise_bytes >> 8) as u8) - 255.0);
         let (x, y) = (k % side, k / side);
         let v = scale * at(own, x, y, dx, dy) + weight * at(other, x, y, ox, oy) + noise;
-        *px = v.round().clamp(0.0, 255.0) as u8;
+        let v = v.round().clamp(0.0, 255.0) as u8;
+        *px = match config.background {
+            Background::Black => v,
+            Background::White => 255 - v,
+        };
     }
     let label = if rng.uniform_f64() < config.label_noise { rng.below(classes as u64) as usize } else { class };
     label as u16
@@ -256,9 +342,10 @@ fn split(seed: u64, name: &str, n: usize, config: &SyntheticConfig, protos: &[f3
     let dim = config.side * config.side;
     let mut pixels = vec![0u8; n * dim];
     let mut labels = vec![0u16; n];
+    let cdf = config.class_cdf();
     pixels.par_chunks_mut(dim).zip(labels.par_iter_mut()).enumerate().for_each(|(i, (img, label))| {
         let mut rng = Stream::new(seed, &format!("synthetic/{name}/{i}"));
-        *label = sample(&mut rng, config, protos, img);
+        *label = sample(&mut rng, config, cdf.as_deref(), protos, img);
     });
     Split::owned(pixels, labels, dim)
 }
@@ -289,7 +376,7 @@ mod tests {
 
     #[test]
     fn sizes_follow_the_config_and_values_are_in_range() {
-        let config = SyntheticConfig { train: 50, test: 7, classes: 3, side: 12, label_noise: 0.0 };
+        let config = SyntheticConfig { train: 50, test: 7, classes: 3, side: 12, label_noise: 0.0, ..small() };
         let data = generate(5, &config).unwrap();
         assert_eq!((data.train.len(), data.test.len()), (50, 7));
         assert_eq!((data.input_dim, data.train.dim(), data.classes), (144, 144, 3));
@@ -312,6 +399,32 @@ mod tests {
         for c in counts {
             assert!((230..=370).contains(&c), "class counts {counts:?}");
         }
+    }
+
+    #[test]
+    fn white_background_inverts_the_black_one() {
+        let black = generate(3, &small()).unwrap();
+        let white = generate(3, &SyntheticConfig { background: Background::White, ..small() }).unwrap();
+        let inverted: Vec<u8> = bytes(&black.train).iter().map(|&p| 255 - p).collect();
+        assert_eq!(bytes(&white.train), inverted);
+        assert_eq!(white.train.labels(), black.train.labels());
+        assert!(white.train.mean_sq_norm(3000) > 3.0 * black.train.mean_sq_norm(3000));
+        assert_ne!(white.source, black.source);
+    }
+
+    #[test]
+    fn imbalance_makes_the_first_class_about_r_times_the_last() {
+        let config = SyntheticConfig { train: 40_000, test: 10, classes: 5, side: 8, label_noise: 0.0, imbalance: 4.0, ..small() };
+        let data = generate(9, &config).unwrap();
+        let mut counts = [0f64; 5];
+        data.train.labels().iter().for_each(|&l| counts[usize::from(l)] += 1.0);
+        // Weights 1, 1/1.75, 1/2.5, 1/3.25, 1/4 of their sum 2.5291.
+        let expected = [1.0, 1.0 / 1.75, 0.4, 1.0 / 3.25, 0.25].map(|w| w / 2.529_121 * 40_000.0);
+        for (c, e) in counts.iter().zip(expected) {
+            assert!((c - e).abs() < 0.05 * e, "counts {counts:?}, expected {expected:?}");
+        }
+        let balanced = generate(9, &SyntheticConfig { imbalance: 1.0, ..config.clone() }).unwrap();
+        assert_ne!(balanced.train.labels(), data.train.labels());
     }
 
     #[test]
@@ -346,6 +459,8 @@ mod tests {
             SyntheticConfig { side: 2, ..small() },
             SyntheticConfig { train: 0, ..small() },
             SyntheticConfig { label_noise: f64::NAN, ..small() },
+            SyntheticConfig { imbalance: 0.5, ..small() },
+            SyntheticConfig { imbalance: f64::NAN, ..small() },
             SyntheticConfig { train: usize::MAX / 100, ..small() },
         ] {
             let e = generate(1, &config).unwrap_err().to_string();

@@ -3,11 +3,12 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use drift_data::Input;
 use drift_kernels::{Kernel, LossMode};
 
 /// Version of the on-disk result format; part of every run id so that a format change never
 /// mixes old and new tables under one id.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Everything that determines a run's numbers, plus the thread count (which does not).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -27,6 +28,9 @@ pub struct TrainConfig {
     pub batch_size: usize,
     /// Use only the first N training samples (all when `None`).
     pub train_size: Option<usize>,
+    /// Transform of every input (`raw`, or `invert`: x → 1 − x).
+    #[serde(with = "input_serde")]
+    pub input: Input,
     #[serde(with = "loss_mode_serde")]
     pub loss: LossMode,
     /// Letter drawn as zeros into the hidden→hidden matrix before training (`None`: no mask).
@@ -50,6 +54,7 @@ impl Default for TrainConfig {
             lr: 0.1,
             batch_size: 128,
             train_size: None,
+            input: Input::Raw,
             loss: LossMode::KerasClipped,
             mask: None,
             kernel: Kernel::Auto,
@@ -111,6 +116,7 @@ impl TrainConfig {
             ("dataset", self.dataset.clone()),
             ("data", data.to_string()),
             ("train_size", train_size.to_string()),
+            ("input", self.input.to_string()),
             ("width", self.width.to_string()),
             ("depth", self.depth.to_string()),
             ("epochs", self.epochs.to_string()),
@@ -154,6 +160,19 @@ mod kernel_serde {
     }
 }
 
+mod input_serde {
+    use drift_data::Input;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(input: &Input, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(input.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Input, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 mod loss_mode_serde {
     use drift_kernels::LossMode;
     use serde::{Deserialize, Deserializer, Serializer};
@@ -176,8 +195,12 @@ mod tests {
         let a = TrainConfig::default();
         let b = TrainConfig { threads: 7, ..a.clone() };
         let c = TrainConfig { seed: 1, ..a.clone() };
+        let inverted = TrainConfig { input: Input::Invert, ..a.clone() };
         assert_eq!(a.run_id(100, "x"), b.run_id(100, "x"));
         assert_ne!(a.run_id(100, "x"), c.run_id(100, "x"));
+        assert_ne!(a.run_id(100, "x"), inverted.run_id(100, "x"));
+        // The data key carries the synthetic generator's parameters.
+        assert_ne!(a.run_id(100, "x"), a.run_id(100, "y"));
         assert_ne!(a.run_id(100, "x"), a.run_id(99, "x"));
         assert_eq!(a.run_id(100, "x").len(), 16);
     }

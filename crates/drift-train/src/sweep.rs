@@ -38,6 +38,19 @@ pub struct RunKeys {
     pub lr: Option<f64>,
     pub batch: Option<usize>,
     pub train_size: Option<usize>,
+    /// `raw` or `invert` (x → 1 − x), for any data set.
+    pub input: Option<String>,
+    /// HASYv2's classification fold, 1–10.
+    pub fold: Option<u32>,
+    /// The synthetic generator's shape (only with `dataset = "synthetic"`).
+    pub synthetic_classes: Option<usize>,
+    pub synthetic_side: Option<usize>,
+    pub synthetic_train: Option<usize>,
+    pub synthetic_test: Option<usize>,
+    /// `black` or `white`.
+    pub synthetic_background: Option<String>,
+    /// How many times more frequent the first class is than the last (1: balanced).
+    pub synthetic_imbalance: Option<f64>,
     pub loss: Option<String>,
     pub mask: Option<String>,
     pub snapshots: Option<String>,
@@ -58,6 +71,14 @@ impl RunKeys {
             lr: self.lr.or(base.lr),
             batch: self.batch.or(base.batch),
             train_size: self.train_size.or(base.train_size),
+            input: self.input.or(base.input),
+            fold: self.fold.or(base.fold),
+            synthetic_classes: self.synthetic_classes.or(base.synthetic_classes),
+            synthetic_side: self.synthetic_side.or(base.synthetic_side),
+            synthetic_train: self.synthetic_train.or(base.synthetic_train),
+            synthetic_test: self.synthetic_test.or(base.synthetic_test),
+            synthetic_background: self.synthetic_background.or(base.synthetic_background),
+            synthetic_imbalance: self.synthetic_imbalance.or(base.synthetic_imbalance),
             loss: self.loss.or(base.loss),
             mask: self.mask.or(base.mask),
             snapshots: self.snapshots.or(base.snapshots),
