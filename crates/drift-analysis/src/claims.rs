@@ -7,6 +7,10 @@
 use std::collections::BTreeMap;
 
 use crate::read::RunTables;
+use crate::regimes::{
+    abrupt_jump, classify_run, phase_map, After, Divergence, Pattern, PhaseMap, Regime, COINCIDENT_SHARE, JUMP_WINDOW,
+};
+use crate::setting::{lr_range, reference_runs};
 use crate::tables::{ConditionalRow, DeviationRow};
 
 /// The hidden→hidden weight matrix (input → hidden 1 is layer 1).
@@ -143,15 +147,31 @@ pub fn mean_abs_all_weights(run: &RunTables, epoch: i32) -> Option<f64> {
     (n > 0).then(|| rows.iter().map(|d| d.mean_abs * d.n as f64).sum::<f64>() / n as f64)
 }
 
-/// The epoch after the first whose step most increased the mean |Δw| of the hidden→hidden
-/// weights, with that increase. The first epoch is left out: every weight starts moving there,
-/// so it is the largest step of almost every run and says nothing about a crossover.
-pub fn largest_jump(run: &RunTables) -> Option<(i32, f64)> {
-    let rows = layer_weights(run, HIDDEN_LAYER);
-    rows.windows(2)
-        .filter(|p| p[0].epoch >= 1)
-        .map(|p| (p[1].epoch, p[1].mean_abs - p[0].mean_abs))
-        .max_by(|a, b| a.1.total_cmp(&b.1))
+/// The jump of a hidden→hidden deviation statistic (by [`abrupt_jump`]): the epoch whose
+/// increase stands out most against the increases just before it, with that multiple.
+pub fn deviation_jump(run: &RunTables, statistic: Statistic) -> Option<(i32, f64)> {
+    let series: Vec<(i32, f64)> =
+        layer_weights(run, HIDDEN_LAYER).iter().filter_map(|d| Some((d.epoch, statistic.of(d)?))).collect();
+    abrupt_jump(&series)
+}
+
+/// The per-epoch statistics of Δw whose jumps claim 5 looks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Statistic {
+    MeanAbs,
+    RelChange,
+    /// The spread of the tails, p99 − p01.
+    Tails,
+}
+
+impl Statistic {
+    pub fn of(self, d: &DeviationRow) -> Option<f64> {
+        match self {
+            Statistic::MeanAbs => Some(d.mean_abs),
+            Statistic::RelChange => d.rel_change,
+            Statistic::Tails => Some(d.quantiles[6] - d.quantiles[0]),
+        }
+    }
 }
 
 /// The first epoch at which the train loss is at most `level`.
@@ -244,12 +264,18 @@ pub fn check_mask(runs: &[&RunTables], masks: &BTreeMap<String, Vec<MaskPoint>>)
         stable.run_id, stable.run.width, stable.run.seed, trace[0].visibility, last.visibility, last.epoch
     )];
     let mut verdict = if last.visibility >= VISIBLE { Verdict::Supported } else { Verdict::NotSupported };
-    let unstable: Vec<_> = masked.iter().filter(|r| diverged(r)).collect();
+    let unstable: Vec<_> = masked.iter().filter(|r| classify_run(r).is_some_and(|d| d.is_crossover())).collect();
+    let other = masked.iter().filter(|r| diverged(r)).count() - unstable.len();
     if unstable.is_empty() {
         evidence.push(
-            "No masked run diverged, so the second half (the letter vanishing at the loss jump) is not testable here."
+            "No masked run learned and then diverged, so the second half (the letter vanishing at the loss jump) is not testable here."
                 .into(),
         );
+    }
+    if other > 0 {
+        evidence.push(format!(
+            "{other} masked run(s) collapsed early or died (not the study's crossover); left out of the second half."
+        ));
     }
     for run in unstable {
         let d = run.run.divergence_epoch.expect("diverged");
@@ -260,9 +286,10 @@ pub fn check_mask(runs: &[&RunTables], masks: &BTreeMap<String, Vec<MaskPoint>>)
         let consistent =
             matches!((before, after), (Some(b), Some(a)) if b.visibility >= VISIBLE && a.visibility < VISIBLE);
         evidence.push(format!(
-            "Diverging run {} (W = {}, seed {}): divergence at epoch {d}; contrast {} before and {} after it; first below {VISIBLE} at {}.",
+            "Diverging run {} (W = {}, lr {}, seed {}): divergence at epoch {d}; contrast {} before and {} after it; first below {VISIBLE} at {}.",
             run.run_id,
             run.run.width,
+            run.run.lr,
             run.run.seed,
             before.map_or("–".into(), |p| format!("{:.3} (epoch {})", p.visibility, p.epoch)),
             after.map_or("–".into(), |p| format!("{:.3} (epoch {})", p.visibility, p.epoch)),
@@ -275,56 +302,97 @@ pub fn check_mask(runs: &[&RunTables], masks: &BTreeMap<String, Vec<MaskPoint>>)
     result(1, verdict, evidence)
 }
 
-/// Claim 2. Needs at least three widths. Trainability must improve with width (Spearman
-/// correlation of width and the seed-mean minimum train loss < 0), and some width other than the
-/// narrowest and the widest must diverge in at least half of its seeds (the untrainable mid
-/// regime).
+/// Claim 2, on the phase map of the setting (every learning rate, unmasked runs; the cell rules
+/// are in [`crate::regimes`]). At each learning rate with three or more widths the untrainable
+/// cells form a [`Pattern`]. Supported when some learning rate shows the study's pattern,
+/// untrainable mid widths with trainable narrower and wider ones ([`Pattern::Mid`]); otherwise
+/// not supported, and the finding says which other picture the runs give (no untrainable regime;
+/// untrainable at all widths, or at the widest, from some step size on). Not testable without a
+/// learning rate that has three widths.
 pub fn check_regimes(runs: &[&RunTables]) -> ClaimResult {
-    let groups = by_width(runs);
-    if groups.len() < 3 {
+    let Some(map) = phase_map(runs) else {
+        return result(2, Verdict::NotTestable, vec!["No unmasked runs.".into()]);
+    };
+    let testable: Vec<f64> = map.lrs.iter().copied().filter(|&lr| map.row(lr).len() >= 3).collect();
+    if testable.is_empty() {
         return result(
             2,
             Verdict::NotTestable,
-            vec![format!("{} width(s); three regimes need at least three.", groups.len())],
+            vec![format!("No learning rate with three or more widths (widths {:?}).", map.widths)],
         );
     }
-    let mut evidence = vec!["| width | seeds | min train loss | epoch of min train loss | min test loss | epoch of min test loss | diverged |".into(), "|---|---|---|---|---|---|---|".into()];
-    let (mut widths, mut min_train, mut divergent_mid) = (vec![], vec![], vec![]);
-    let (first, last) = (*groups.keys().next().expect("widths"), *groups.keys().last().expect("widths"));
-    for (&w, group) in &groups {
-        let col = |f: &dyn Fn(&RunTables) -> f64| group.iter().map(|r| f(r)).collect::<Vec<f64>>();
-        let train = col(&|r| r.run.min_train_loss);
-        let n_div = group.iter().filter(|r| diverged(r)).count();
-        evidence.push(format!(
-            "| {w} | {} | {} | {} | {} | {} | {n_div}/{} |",
-            group.len(),
-            pm(&train, 4),
-            pm(&col(&|r| f64::from(r.run.epoch_min_train_loss)), 1),
-            pm(&col(&|r| r.run.min_test_loss), 4),
-            pm(&col(&|r| f64::from(r.run.epoch_min_test_loss)), 1),
-            group.len()
-        ));
-        widths.push(w as f64);
-        min_train.push(mean_std(&train).0);
-        if w != first && w != last && 2 * n_div >= group.len() {
-            divergent_mid.push(w);
-        }
+    let with = |p: Pattern| testable.iter().copied().filter(|&lr| map.pattern(lr) == p).collect::<Vec<f64>>();
+    let list = |lrs: &[f64]| lrs.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(", ");
+    let (mid, all, wide, narrow) = (with(Pattern::Mid), with(Pattern::All), with(Pattern::Wide), with(Pattern::Narrow));
+    let mut findings = vec![];
+    if !mid.is_empty() {
+        let widths: Vec<String> = mid
+            .iter()
+            .map(|&lr| {
+                let w: Vec<String> =
+                    map.row(lr).iter().filter(|c| c.regime == Regime::Untrainable).map(|c| c.width.to_string()).collect();
+                format!("W = {} at lr {lr}", w.join(", "))
+            })
+            .collect();
+        findings.push(format!("an untrainable regime at mid widths ({})", widths.join("; ")));
     }
-    let rho = spearman(&widths, &min_train);
+    if !all.is_empty() {
+        findings.push(format!("untrainable at all widths at lr {}", list(&all)));
+    }
+    if !wide.is_empty() {
+        findings.push(format!("untrainable at the widest widths at lr {}", list(&wide)));
+    }
+    if !narrow.is_empty() {
+        findings.push(format!("untrainable at the narrowest widths only at lr {}", list(&narrow)));
+    }
+    if findings.is_empty() {
+        findings.push(format!("no untrainable regime in these settings (lr {}, widths {:?})", list(&testable), map.widths));
+    }
+    let mut evidence = vec![format!("**Finding:** {}.", findings.join("; "))];
+    evidence.extend(phase_table(&map));
+    // Trainability against width at the reference learning rate, as the study compares it.
+    let (lr, reference) = reference_runs(runs);
+    let groups = by_width(&comparable(&reference));
+    let widths: Vec<f64> = groups.keys().map(|&w| w as f64).collect();
+    let mins: Vec<f64> =
+        groups.values().map(|g| mean_std(&g.iter().map(|r| r.run.min_train_loss).collect::<Vec<_>>()).0).collect();
     evidence.push(format!(
-        "Spearman correlation of width and minimum train loss: {} (negative: wider trains better).",
-        rho.map_or("undefined".into(), |r| format!("{r:.3}"))
+        "At lr {lr}: Spearman correlation of width and the seed-mean minimum train loss {} (negative: wider trains better).",
+        spearman(&widths, &mins).map_or("undefined".into(), |r| format!("{r:.3}"))
     ));
-    evidence.push(match divergent_mid.len() {
-        0 => "No mid width diverged in at least half of its seeds: no untrainable regime in these runs.".into(),
-        _ => format!("Mid widths diverging in at least half of their seeds: {divergent_mid:?}."),
-    });
-    let verdict = if rho.is_some_and(|r| r < 0.0) && !divergent_mid.is_empty() {
-        Verdict::Supported
-    } else {
-        Verdict::NotSupported
-    };
-    result(2, verdict, evidence)
+    result(2, if mid.is_empty() { Verdict::NotSupported } else { Verdict::Supported }, evidence)
+}
+
+/// The phase map as a Markdown table: one row per learning rate, one column per width; each
+/// cell its regime (H high, L low, U untrainable), the seeds that diverged and the median
+/// minimum train loss.
+pub fn phase_table(map: &PhaseMap) -> Vec<String> {
+    let mut lines = vec![
+        format!("| lr ↓  W → | {} |", map.widths.iter().map(|w| w.to_string()).collect::<Vec<_>>().join(" | ")),
+        format!("|---|{}", "---|".repeat(map.widths.len())),
+    ];
+    for &lr in &map.lrs {
+        let cells: Vec<String> = map
+            .widths
+            .iter()
+            .map(|&w| match map.cell(w, lr) {
+                None => "".into(),
+                Some(c) => {
+                    let letter = match c.regime {
+                        Regime::High => "H",
+                        Regime::Low => "L",
+                        Regime::Untrainable => "**U**",
+                    };
+                    format!("{letter} {}/{} div, min {:.3}", c.diverged, c.seeds, c.median_min_train)
+                }
+            })
+            .collect();
+        lines.push(format!("| {lr} | {} |", cells.join(" | ")));
+    }
+    lines.push(
+        "H: high trainability, L: low, U: untrainable (at least half the seeds diverged and did not recover); `k/n div`: seeds that diverged (any outcome); min: median minimum train loss.".into(),
+    );
+    lines
 }
 
 /// Bins of the last snapshot with enough weights for their statistics to mean something.
@@ -457,40 +525,158 @@ pub fn check_moments(runs: &[&RunTables]) -> ClaimResult {
     result(4, if holds { Verdict::Supported } else { Verdict::NotSupported }, evidence)
 }
 
-/// Claim 5: in every run whose train loss diverged, the epoch of the largest per-epoch increase
-/// of the hidden→hidden mean |Δw| must lie within 2 epochs of the divergence epoch, in at least
-/// half of those runs. Not testable when no run diverged (the epochs of the largest jumps of the
-/// other runs are reported).
+/// What claim 5 looks at in one diverged run: its divergence, the jumps of the hidden→hidden
+/// mean |Δw|, rel_change and tail spread, and how much the weights still move after it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JumpRecord {
+    pub run_id: String,
+    pub width: i64,
+    pub lr: f64,
+    pub seed: u64,
+    pub divergence: Divergence,
+    pub mean_abs: Option<(i32, f64)>,
+    pub rel_change: Option<(i32, f64)>,
+    pub tails: Option<(i32, f64)>,
+    /// Median relative per-epoch change of mean |Δw| over the 10 epochs before the divergence
+    /// and over the epochs from 3 after it to the end.
+    pub movement: (Option<f64>, Option<f64>),
+}
+
+impl JumpRecord {
+    /// The jump of mean |Δw| lies within [`JUMP_WINDOW`] epochs of the divergence.
+    pub fn coincides(&self) -> bool {
+        self.mean_abs.is_some_and(|(e, _)| (e - self.divergence.epoch).abs() <= JUMP_WINDOW)
+    }
+}
+
+/// The median relative per-epoch change of the hidden→hidden mean |Δw| over epochs `from..=to`.
+fn movement(run: &RunTables, from: i32, to: i32) -> Option<f64> {
+    let rows = layer_weights(run, HIDDEN_LAYER);
+    let mut changes: Vec<f64> = rows
+        .windows(2)
+        .filter(|p| p[1].epoch >= from && p[1].epoch <= to && p[0].mean_abs > 0.0)
+        .map(|p| ((p[1].mean_abs - p[0].mean_abs) / p[0].mean_abs).abs())
+        .filter(|v| v.is_finite())
+        .collect();
+    if changes.is_empty() {
+        return None;
+    }
+    changes.sort_by(f64::total_cmp);
+    Some(changes[changes.len() / 2])
+}
+
+/// The [`JumpRecord`] of every diverged run, in run order.
+pub fn jump_records(runs: &[&RunTables]) -> Vec<JumpRecord> {
+    runs.iter()
+        .filter_map(|r| {
+            let divergence = classify_run(r)?;
+            let (d, last) = (divergence.epoch, r.run.epochs_done);
+            Some(JumpRecord {
+                run_id: r.run_id.clone(),
+                width: r.run.width,
+                lr: r.run.lr,
+                seed: r.run.seed,
+                divergence,
+                mean_abs: deviation_jump(r, Statistic::MeanAbs),
+                rel_change: deviation_jump(r, Statistic::RelChange),
+                tails: deviation_jump(r, Statistic::Tails),
+                movement: (movement(r, d - 10, d - 1), movement(r, d + 3, last)),
+            })
+        })
+        .collect()
+}
+
+/// Claim 5, on the study's crossover: the diverged runs that had learned first and did not die
+/// ([`Divergence::is_crossover`]). In each, the jump of the hidden→hidden mean |Δw| (the epoch
+/// whose increase stands out most against the increases before it, [`abrupt_jump`]) must lie
+/// within [`JUMP_WINDOW`] epochs of the divergence epoch, in at least [`COINCIDENT_SHARE`] of
+/// those runs. Early collapses and dead networks are reported apart. Not testable without a
+/// crossover run.
 pub fn check_evolution(runs: &[&RunTables]) -> ClaimResult {
-    let div: Vec<_> = runs.iter().filter(|r| diverged(r)).collect();
-    let mut evidence = vec![];
-    if div.is_empty() {
-        let jumps: Vec<f64> = runs.iter().filter_map(|r| largest_jump(r)).map(|j| f64::from(j.0)).collect();
-        evidence.push("No run diverged, so the loss never jumped up: the coincidence cannot be tested.".into());
-        if !jumps.is_empty() {
+    let records = jump_records(runs);
+    let crossovers: Vec<&JumpRecord> = records.iter().filter(|r| r.divergence.is_crossover()).collect();
+    let count = |f: &dyn Fn(&JumpRecord) -> bool| records.iter().filter(|r| f(r)).count();
+    let early = count(&|r| !r.divergence.learned_first);
+    let dead = count(&|r| r.divergence.learned_first && r.divergence.after == After::Dead);
+    let mut evidence = vec![format!(
+        "{} run(s) diverged: {} learned first and then diverged (the crossover), {early} collapsed before learning, {dead} learned and then died (loss ln C).",
+        records.len(),
+        crossovers.len()
+    )];
+    if !records.is_empty() {
+        let fmt = |j: Option<(i32, f64)>, d: i32| {
+            j.map_or("–".into(), |(e, ratio)| {
+                let ratio = if ratio > 1e6 { "≫1000".to_string() } else { format!("{ratio:.1}") };
+                format!("{e} (×{ratio}, {:+})", e - d)
+            })
+        };
+        let pct = |v: Option<f64>| v.map_or("–".into(), |v| format!("{:.2}%", 100.0 * v));
+        evidence.push("| run | W | lr | seed | kind | outcome | divergence epoch | jump of mean \\|Δw\\| (×typical step, offset) | jump of rel_change | jump of p99 − p01 | mean \\|Δw\\| change per epoch before → after |".into());
+        evidence.push("|---|---|---|---|---|---|---|---|---|---|---|".into());
+        for r in &records {
+            let d = r.divergence.epoch;
+            let kind = if r.divergence.is_crossover() {
+                "crossover"
+            } else if r.divergence.learned_first {
+                "died"
+            } else {
+                "early collapse"
+            };
             evidence.push(format!(
-                "Epoch of the largest per-epoch increase of mean |Δw| (hidden→hidden, after epoch 1) over all runs: {}.",
-                pm(&jumps, 1)
+                "| {} | {} | {} | {} | {kind} | {} | {d} | {} | {} | {} | {} → {} |",
+                r.run_id,
+                r.width,
+                r.lr,
+                r.seed,
+                r.divergence.after.as_str(),
+                fmt(r.mean_abs, d),
+                fmt(r.rel_change, d),
+                fmt(r.tails, d),
+                pct(r.movement.0),
+                pct(r.movement.1)
             ));
         }
-        return result(5, Verdict::NotTestable, evidence);
     }
-    let mut matched = 0;
-    for run in &div {
-        let d = run.run.divergence_epoch.expect("diverged");
-        let jump = largest_jump(run);
-        let hit = jump.is_some_and(|(e, _)| (e - d).abs() <= 2);
-        matched += usize::from(hit);
+    let frozen: Vec<f64> = records
+        .iter()
+        .filter(|r| r.divergence.untrainable())
+        .filter_map(|r| Some(r.movement.1? / r.movement.0?))
+        .filter(|v| v.is_finite())
+        .collect();
+    if !frozen.is_empty() {
         evidence.push(format!(
-            "Run {} (W = {}, seed {}): divergence at epoch {d}, largest jump of mean |Δw| at epoch {}.",
-            run.run_id,
-            run.run.width,
-            run.run.seed,
-            jump.map_or("–".into(), |(e, v)| format!("{e} (+{v:.3e})"))
+            "After a divergence that did not recover, mean |Δw| changes per epoch {} times as much as in the 10 epochs before it (median over {} runs; ≪ 1: the weights are frozen).",
+            format_median(&frozen),
+            frozen.len()
         ));
     }
-    evidence.push(format!("{matched} of {} diverged runs have the jump within 2 epochs of the divergence.", div.len()));
-    result(5, if 2 * matched >= div.len() { Verdict::Supported } else { Verdict::NotSupported }, evidence)
+    let others: Vec<&JumpRecord> = records.iter().filter(|r| !r.divergence.is_crossover()).collect();
+    if !others.is_empty() {
+        let hits = others.iter().filter(|r| r.coincides()).count();
+        evidence.push(format!(
+            "Early collapses and dead networks (not part of the verdict): {hits} of {} have the jump of mean |Δw| within {JUMP_WINDOW} epochs of the divergence.",
+            others.len()
+        ));
+    }
+    if crossovers.is_empty() {
+        evidence.push("No run learned and then diverged without dying: the study's coincidence cannot be tested.".into());
+        return result(5, Verdict::NotTestable, evidence);
+    }
+    let matched = crossovers.iter().filter(|r| r.coincides()).count();
+    let share = matched as f64 / crossovers.len() as f64;
+    evidence.push(format!(
+        "{matched} of {} crossover runs ({:.0}%) have the jump of mean |Δw| within {JUMP_WINDOW} epochs of the divergence (the rule asks for at least {:.0}%).",
+        crossovers.len(),
+        100.0 * share,
+        100.0 * COINCIDENT_SHARE
+    ));
+    result(5, if share >= COINCIDENT_SHARE { Verdict::Supported } else { Verdict::NotSupported }, evidence)
+}
+
+fn format_median(values: &[f64]) -> String {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    format!("{:.3}", v[v.len() / 2])
 }
 
 /// Train-loss levels at which claim 6 compares widths.
@@ -586,18 +772,111 @@ pub fn comparable<'a>(runs: &[&'a RunTables]) -> Vec<&'a RunTables> {
     }
 }
 
-/// All six checks on the runs of one data set: claim 1 on the masked runs, the others on the
-/// [`comparable`] runs.
+/// All six checks on the runs of one setting ([`crate::setting`]): claim 1 on the masked runs,
+/// claims 2 and 5 on the [`comparable`] runs of every learning rate, claims 3, 4 and 6 on those
+/// of the [`reference_runs`] (the study's learning rate if the setting has it).
 pub fn check_all(runs: &[&RunTables], masks: &BTreeMap<String, Vec<MaskPoint>>) -> Vec<ClaimResult> {
     let base = comparable(runs);
-    vec![
-        check_mask(runs, masks),
-        check_regimes(&base),
-        check_final_vs_initial(&base),
-        check_moments(&base),
-        check_evolution(&base),
-        check_width(&base),
-    ]
+    let (lr, reference) = reference_runs(&base);
+    let mut weights = [check_final_vs_initial(&reference), check_moments(&reference), check_width(&reference)];
+    let lrs = crate::setting::learning_rates(&base);
+    if lrs.len() > 1 {
+        for claim in &mut weights {
+            claim.evidence.insert(0, format!("Runs at lr {lr} (of {}).", lr_range(&lrs)));
+        }
+    }
+    let [three, four, six] = weights;
+    vec![check_mask(runs, masks), check_regimes(&base), three, four, check_evolution(&base), six]
+}
+
+/// Item of the onset comparison: one setting's name, mean ‖x‖² and onset interval in lr.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Onset {
+    pub name: String,
+    pub sq_norm: f64,
+    /// `(below, at]`; `None`: no untrainable cell up to `max_lr`.
+    pub interval: Option<(f64, f64)>,
+    pub max_lr: f64,
+}
+
+impl Onset {
+    /// The interval in units of `scale · lr`: `(lo, hi]`, `hi = ∞` when no onset was seen.
+    fn scaled(&self, scale: f64) -> (f64, f64) {
+        match self.interval {
+            Some((lo, hi)) => (lo * scale, hi * scale),
+            None => (self.max_lr * scale, f64::INFINITY),
+        }
+    }
+}
+
+/// The onset of every setting's phase map.
+pub fn onsets(settings: &[(String, Vec<&RunTables>)]) -> Vec<Onset> {
+    settings
+        .iter()
+        .filter_map(|(name, runs)| {
+            let map = phase_map(runs)?;
+            Some(Onset {
+                name: name.clone(),
+                sq_norm: map.sq_norm,
+                interval: map.onset(),
+                max_lr: map.lrs.last().copied().unwrap_or(f64::NAN),
+            })
+        })
+        .collect()
+}
+
+/// Whether intervals `(lo, hi]` share a point.
+fn overlap(intervals: &[(f64, f64)]) -> bool {
+    let lo = intervals.iter().map(|i| i.0).fold(f64::NEG_INFINITY, f64::max);
+    let hi = intervals.iter().map(|i| i.1).fold(f64::INFINITY, f64::min);
+    lo < hi
+}
+
+/// The hypothesis that the onset of untrainability is set by the step relative to the input
+/// scale: does it line up across settings in `lr · ‖x‖²` rather than in `lr`? Each setting's
+/// onset is an interval (the learning rates tested bracket it); the onsets *line up* in a unit
+/// when all intervals share a point in it. Verdict: the hypothesis is supported when they line up
+/// in `lr · ‖x‖²` and not in `lr`, refuted when the reverse, undecided when both or neither
+/// do. Needs two settings whose onsets are not both unbounded.
+pub fn check_onset(onsets: &[Onset]) -> (String, Vec<String>) {
+    let mut evidence = vec![
+        "| setting | mean ‖x‖² | learning rates tested up to | onset in lr | onset in lr · ‖x‖² |".into(),
+        "|---|---|---|---|---|".into(),
+    ];
+    let show = |(lo, hi): (f64, f64)| {
+        if hi.is_infinite() {
+            format!("> {lo:.3}")
+        } else {
+            format!("({lo:.3}, {hi:.3}]")
+        }
+    };
+    for o in onsets {
+        evidence.push(format!(
+            "| {} | {:.1} | {} | {} | {} |",
+            o.name,
+            o.sq_norm,
+            o.max_lr,
+            show(o.scaled(1.0)),
+            show(o.scaled(o.sq_norm))
+        ));
+    }
+    let bounded = onsets.iter().filter(|o| o.interval.is_some()).count();
+    if onsets.len() < 2 || bounded == 0 {
+        let verdict = "not testable: it needs two settings and an untrainable cell in at least one".to_string();
+        return (verdict, evidence);
+    }
+    let in_lr = overlap(&onsets.iter().map(|o| o.scaled(1.0)).collect::<Vec<_>>());
+    let in_scaled = overlap(&onsets.iter().map(|o| o.scaled(o.sq_norm)).collect::<Vec<_>>());
+    let verdict = match (in_lr, in_scaled) {
+        (false, true) => "supported: the onsets line up in lr · ‖x‖² and not in lr",
+        (true, false) => "refuted: the onsets line up in lr and not in lr · ‖x‖²",
+        (true, true) => "undecided: the onsets line up in both units (the learning rates tested bracket them too loosely)",
+        (false, false) => "undecided: the onsets line up in neither unit",
+    };
+    evidence.push(
+        "An onset `(a, b]` means: no width was untrainable at lr a (or below), some width was at lr b; `> a`: none up to a. The onsets line up in a unit when one value lies in every interval.".into(),
+    );
+    (verdict.to_string(), evidence)
 }
 
 /// The mask contrast at every snapshot of a masked run (`None` for an unmasked run), read from

@@ -20,6 +20,7 @@ pub mod read;
 pub mod regimes;
 pub mod report;
 mod schedule;
+pub mod setting;
 pub mod stats;
 pub mod tables;
 mod writer;

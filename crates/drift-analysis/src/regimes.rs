@@ -22,6 +22,9 @@
 //!   epoch whose increase is largest against the median increase of the [`JUMP_BASELINE`]
 //!   epochs before it: an abrupt step, not the fast start every run has.
 
+use std::collections::BTreeMap;
+
+use crate::read::RunTables;
 use crate::tables::HistoryRow;
 
 /// Learned: the train loss fell below this share of ln C.
@@ -175,8 +178,8 @@ pub fn cell_regime(seeds: &[SeedOutcome], classes: i64) -> Option<Regime> {
 
 /// The jump of a series of `(epoch, value)` in epoch order: the epoch whose increase over the
 /// epoch before is the largest multiple of the median increase of the [`JUMP_BASELINE`] steps
-/// before it, with that multiple. Needs `JUMP_BASELINE + 1` steps; non-finite values end the
-/// series (a run whose weights overflowed has no later jumps to speak of).
+/// before it, with that multiple. Needs `JUMP_BASELINE + 1` steps and an increase; non-finite
+/// values end the series (a run whose weights overflowed has no later jumps to speak of).
 pub fn abrupt_jump(series: &[(i32, f64)]) -> Option<(i32, f64)> {
     let finite: Vec<(i32, f64)> = series.iter().copied().take_while(|(_, v)| v.is_finite()).collect();
     let steps: Vec<(i32, f64)> = finite.windows(2).map(|p| (p[1].0, p[1].1 - p[0].1)).collect();
@@ -186,11 +189,147 @@ pub fn abrupt_jump(series: &[(i32, f64)]) -> Option<(i32, f64)> {
         before.sort_by(f64::total_cmp);
         let typical = before[JUMP_BASELINE / 2].max(f64::MIN_POSITIVE);
         let ratio = steps[i].1 / typical;
-        if best.is_none_or(|(_, r)| ratio > r) {
+        if steps[i].1 > 0.0 && best.is_none_or(|(_, r)| ratio > r) {
             best = Some((steps[i].0, ratio));
         }
     }
     best
+}
+
+/// The classification of a whole run.
+pub fn classify_run(run: &RunTables) -> Option<Divergence> {
+    classify(&run.history, run.run.classes)
+}
+
+/// One cell of the phase map: the seeds of one width at one learning rate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cell {
+    pub width: i64,
+    pub lr: f64,
+    pub seeds: usize,
+    /// Seeds that diverged (any outcome).
+    pub diverged: usize,
+    /// Seeds that diverged and did not recover.
+    pub lost: usize,
+    /// Seeds that learned first and then diverged without dying (the study's crossover).
+    pub crossovers: usize,
+    pub regime: Regime,
+    /// Median over seeds of the minimum train loss.
+    pub median_min_train: f64,
+}
+
+/// The width × learning-rate map of one setting (unmasked runs).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PhaseMap {
+    pub widths: Vec<i64>,
+    pub lrs: Vec<f64>,
+    pub cells: Vec<Cell>,
+    pub classes: i64,
+    /// Mean over runs of `input_sq_norm`.
+    pub sq_norm: f64,
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+/// The phase map of some runs of one setting (masked runs are left out: the mask changes the
+/// initial weights). `None` without unmasked runs.
+pub fn phase_map(runs: &[&RunTables]) -> Option<PhaseMap> {
+    let runs: Vec<&RunTables> = runs.iter().filter(|r| r.run.mask.is_none()).copied().collect();
+    let first = runs.first()?;
+    let classes = first.run.classes;
+    // Positive finite learning rates order like their bit patterns.
+    let mut groups: BTreeMap<(u64, i64), Vec<&RunTables>> = BTreeMap::new();
+    for r in &runs {
+        groups.entry((r.run.lr.to_bits(), r.run.width)).or_default().push(r);
+    }
+    let cells: Vec<Cell> = groups
+        .into_iter()
+        .map(|((lr, width), group)| {
+            let seeds: Vec<SeedOutcome> = group
+                .iter()
+                .map(|r| SeedOutcome { divergence: classify_run(r), min_train_loss: r.run.min_train_loss })
+                .collect();
+            let count = |f: &dyn Fn(&Divergence) -> bool| seeds.iter().filter(|s| s.divergence.is_some_and(|d| f(&d))).count();
+            Cell {
+                width,
+                lr: f64::from_bits(lr),
+                seeds: seeds.len(),
+                diverged: count(&|_| true),
+                lost: count(&|d| d.untrainable()),
+                crossovers: count(&|d| d.is_crossover()),
+                regime: cell_regime(&seeds, classes).expect("a cell has seeds"),
+                median_min_train: median(seeds.iter().map(|s| s.min_train_loss).collect()),
+            }
+        })
+        .collect();
+    let mut widths: Vec<i64> = cells.iter().map(|c| c.width).collect();
+    widths.sort_unstable();
+    widths.dedup();
+    let mut lrs: Vec<f64> = cells.iter().map(|c| c.lr).collect();
+    lrs.sort_by(f64::total_cmp);
+    lrs.dedup();
+    let sq_norm = runs.iter().map(|r| r.run.input_sq_norm).sum::<f64>() / runs.len() as f64;
+    Some(PhaseMap { widths, lrs, cells, classes, sq_norm })
+}
+
+/// Where the untrainable cells of one learning rate lie along the widths.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pattern {
+    /// No untrainable width.
+    None,
+    /// Untrainable with a trainable width on either side: the study's regime.
+    Mid,
+    /// Untrainable at the widest width (not at all).
+    Wide,
+    /// Untrainable at the narrowest widths only.
+    Narrow,
+    /// Every width untrainable.
+    All,
+}
+
+impl PhaseMap {
+    /// The cells of one learning rate, by width.
+    pub fn row(&self, lr: f64) -> Vec<&Cell> {
+        let mut row: Vec<&Cell> = self.cells.iter().filter(|c| c.lr == lr).collect();
+        row.sort_by_key(|c| c.width);
+        row
+    }
+
+    pub fn cell(&self, width: i64, lr: f64) -> Option<&Cell> {
+        self.cells.iter().find(|c| c.width == width && c.lr == lr)
+    }
+
+    /// The pattern of the learning rate `lr`.
+    pub fn pattern(&self, lr: f64) -> Pattern {
+        let lost: Vec<bool> = self.row(lr).iter().map(|c| c.regime == Regime::Untrainable).collect();
+        let n = lost.len();
+        if !lost.contains(&true) {
+            Pattern::None
+        } else if lost.iter().all(|&l| l) {
+            Pattern::All
+        } else if (1..n.saturating_sub(1)).any(|i| lost[i] && lost[..i].contains(&false) && lost[i + 1..].contains(&false)) {
+            Pattern::Mid
+        } else if lost[n - 1] {
+            Pattern::Wide
+        } else {
+            Pattern::Narrow
+        }
+    }
+
+    /// The smallest learning rate with an untrainable cell, as an interval `(below, at]`: the
+    /// onset lies above the tested lr just below it (0 if none) and at most at this one. `None`
+    /// when no cell is untrainable; then the onset lies above the largest lr tested.
+    pub fn onset(&self) -> Option<(f64, f64)> {
+        let i = self.lrs.iter().position(|&lr| self.row(lr).iter().any(|c| c.regime == Regime::Untrainable))?;
+        Some((if i == 0 { 0.0 } else { self.lrs[i - 1] }, self.lrs[i]))
+    }
 }
 
 #[cfg(test)]
@@ -275,6 +414,8 @@ mod tests {
         assert_eq!(epoch, 12);
         assert!(ratio > 3.0, "{ratio}");
         assert_eq!(abrupt_jump(&series[..5]), None);
+        // Frozen weights: no step up, no jump.
+        assert_eq!(abrupt_jump(&[(0, 1.0); 12].iter().enumerate().map(|(e, p)| (e as i32, p.1)).collect::<Vec<_>>()), None);
         // NaN ends the series.
         series[15].1 = f64::NAN;
         assert_eq!(abrupt_jump(&series).unwrap().0, 12);

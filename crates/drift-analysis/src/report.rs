@@ -16,9 +16,12 @@ pub struct FigureLink {
     pub caption: String,
 }
 
-/// The claims and figures of one data set.
+/// The claims and figures of one setting ([`crate::setting`]).
 pub struct Section<'a> {
-    pub dataset: String,
+    /// The setting's short title.
+    pub name: String,
+    /// Where the setting departs from the study's setup (said at the top of its section).
+    pub departures: Vec<String>,
     pub runs: Vec<&'a RunTables>,
     pub claims: Vec<ClaimResult>,
     pub figures: Vec<FigureLink>,
@@ -30,6 +33,9 @@ pub struct Report<'a> {
     /// Loud notes first: missing data sets, replacements, skipped figures.
     pub notices: Vec<String>,
     pub sections: Vec<Section<'a>>,
+    /// The onset comparison across settings: verdict and evidence lines (see
+    /// [`crate::claims::check_onset`]); `None` when the report has fewer than two settings.
+    pub onset: Option<(String, Vec<String>)>,
     /// How the report was produced (the command line).
     pub command: String,
 }
@@ -87,7 +93,7 @@ pub fn render(report: &Report) -> String {
         let mut header = "| claim |".to_string();
         let mut rule = "|---|".to_string();
         for s in &report.sections {
-            let _ = write!(header, " {} |", s.dataset);
+            let _ = write!(header, " {} |", s.name);
             rule.push_str("---|");
         }
         let _ = writeln!(out, "{header}\n{rule}");
@@ -101,8 +107,22 @@ pub fn render(report: &Report) -> String {
         }
         out.push('\n');
     }
+    if let Some((verdict, evidence)) = &report.onset {
+        let _ = writeln!(out, "## Onset of untrainability: lr or lr · ‖x‖²?\n");
+        let _ = writeln!(
+            out,
+            "*The hypothesis:* what sets the onset is the step relative to the input scale (the first layer's update grows with ‖x‖²), so across data sets the onset should line up in lr · ‖x‖² rather than in lr.\n"
+        );
+        let _ = writeln!(out, "**{verdict}.**\n");
+        write_evidence(&mut out, evidence);
+    }
     for s in &report.sections {
-        let _ = writeln!(out, "## {}\n", s.dataset);
+        let _ = writeln!(out, "## {}\n", s.name);
+        if s.departures.is_empty() {
+            let _ = writeln!(out, "The study's setup (lr 0.1, plain SGD, batch and loss as listed in the runs below).\n");
+        } else {
+            let _ = writeln!(out, "> **Beyond the study's setup:** {}.\n", s.departures.join("; "));
+        }
         for claim in &s.claims {
             let _ = writeln!(out, "### {}. {} — {}\n", claim.number, claim.title, verdict_badge(claim.verdict));
             let _ = writeln!(out, "*The study:* {}\n", claim.statement);
@@ -110,19 +130,26 @@ pub fn render(report: &Report) -> String {
             if let Some(f) = s.figures.iter().find(|f| f.id == format!("F{}", claim.number)) {
                 let _ = writeln!(out, "![{}]({})\n\n*{}*\n", f.id, f.path, f.caption);
             }
+            // The phase map goes with the regimes.
+            if claim.number == 2 {
+                if let Some(f) = s.figures.iter().find(|f| f.id == "F7") {
+                    let _ = writeln!(out, "![{}]({})\n\n*{}*\n", f.id, f.path, f.caption);
+                }
+            }
         }
         let (n, wall, rate) = throughput(&s.runs);
         let _ = writeln!(out, "### Runs\n");
         let _ = writeln!(out, "{n} runs, {wall:.1} s of wall time in all, {rate:.0} samples/s (training and evaluation of an epoch, per run).\n");
-        let _ = writeln!(out, "| run_id | width | seed | mask | epochs | status | min train loss (epoch) | min test loss (epoch) | divergence | wall s |");
-        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(out, "| run_id | width | lr | seed | mask | epochs | status | min train loss (epoch) | min test loss (epoch) | divergence | wall s |");
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|");
         for r in &s.runs {
             let x = &r.run;
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {:.4} ({}) | {:.4} ({}) | {} | {:.1} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {:.4} ({}) | {:.4} ({}) | {} | {:.1} |",
                 r.run_id,
                 x.width,
+                x.lr,
                 x.seed,
                 x.mask.as_deref().unwrap_or("–"),
                 x.epochs_done,

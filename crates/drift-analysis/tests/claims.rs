@@ -196,16 +196,98 @@ fn moments() {
     assert_eq!(check_moments(&refs(&against_sign)).verdict, Verdict::NotSupported);
 }
 
+/// 31 epochs that learn down to 0.3, then from epoch `d` on sit at `after` (16.1: the clip
+/// plateau; ln 10: a dead network).
+fn learn_then(d: usize, after: f64) -> Vec<f64> {
+    (0..=30).map(|e| if e >= d { after } else { 0.3 + 2.0 * (-(e as f64) / 3.0).exp() }).collect()
+}
+
+/// Mean |Δw| growing by 0.001 per epoch with a step of 0.1 at epoch `e`.
+fn step_at(e: usize) -> Vec<f64> {
+    (0..=30).map(|k| 0.001 * k as f64 + if k >= e { 0.1 } else { 0.0 }).collect()
+}
+
 #[test]
 fn evolution() {
-    let jump_at =
-        |e: usize| (0..=10).map(|k| if k >= e { 0.1 + 0.001 * k as f64 } else { 0.001 * k as f64 }).collect::<Vec<_>>();
-    let coincide = vec![run(64, 0, &diverging(), &jump_at(6), faithful)];
-    assert_eq!(check_evolution(&refs(&coincide)).verdict, Verdict::Supported);
-    let apart = vec![run(64, 0, &diverging(), &jump_at(1), faithful)];
-    assert_eq!(check_evolution(&refs(&apart)).verdict, Verdict::NotSupported);
-    let calm = vec![run(64, 0, &learning(0.3), &jump_at(1), faithful)];
+    // Five crossover runs diverging at epoch 20 (to the plateau); `hits` of them jump there, the
+    // others at epoch 10.
+    let crossovers = |hits: usize| {
+        (0..5).map(|k| run(64, k, &learn_then(20, 16.1), &step_at(if (k as usize) < hits { 20 } else { 10 }), faithful)).collect::<Vec<_>>()
+    };
+    // 4 of 5 = 80%: the rule's share.
+    let result = check_evolution(&refs(&crossovers(4)));
+    assert_eq!(result.verdict, Verdict::Supported, "{:?}", result.evidence);
+    assert!(result.evidence.iter().any(|l| l.contains("4 of 5 crossover runs (80%)")), "{:?}", result.evidence);
+    assert_eq!(check_evolution(&refs(&crossovers(3))).verdict, Verdict::NotSupported);
+    // A jump one or two epochs late still coincides; three does not.
+    let late = |by: usize| vec![run(64, 0, &learn_then(20, 16.1), &step_at(20 + by), faithful)];
+    assert_eq!(check_evolution(&refs(&late(2))).verdict, Verdict::Supported);
+    assert_eq!(check_evolution(&refs(&late(3))).verdict, Verdict::NotSupported);
+    // Dead networks and early collapses are reported apart: alone they leave the claim untestable,
+    // even where their jumps coincide.
+    let early: Vec<f64> = (0..=30).map(|e| if e == 0 { 2.3 } else { 14.5 }).collect();
+    let apart =
+        vec![run(64, 0, &learn_then(20, std::f64::consts::LN_10), &step_at(20), faithful), run(64, 1, &early, &step_at(20), faithful)];
+    let result = check_evolution(&refs(&apart));
+    assert_eq!(result.verdict, Verdict::NotTestable);
+    assert!(result.evidence[0].contains("1 collapsed before learning, 1 learned and then died"), "{:?}", result.evidence);
+    // Adding them to the supporting runs changes nothing.
+    let mut mixed = crossovers(4);
+    mixed.extend(apart.iter().map(|r| RunTables { run_id: format!("{}x", r.run_id), ..r.clone() }));
+    assert_eq!(check_evolution(&refs(&mixed)).verdict, Verdict::Supported);
+    let calm = vec![run(64, 0, &learning(0.3), &step_at(1), faithful)];
     assert_eq!(check_evolution(&refs(&calm)).verdict, Verdict::NotTestable);
+}
+
+#[test]
+fn regimes_tell_the_three_pictures_apart() {
+    let at = |width: i64, lr: f64, train: Vec<f64>| {
+        let mut r = run(width, 0, &train, &steady_dev(0.01), faithful);
+        r.run.lr = lr;
+        r.run_id = format!("w{width}lr{lr}");
+        r
+    };
+    let ok = || learning(0.2);
+    // lr 0.1 trains everywhere; lr 1 loses every width: untrainable above a step size.
+    let all = vec![at(16, 0.1, ok()), at(64, 0.1, ok()), at(256, 0.1, ok()), at(16, 1.0, diverging()), at(64, 1.0, diverging()), at(256, 1.0, diverging())];
+    let result = check_regimes(&refs(&all));
+    assert_eq!(result.verdict, Verdict::NotSupported);
+    assert!(result.evidence[0].contains("untrainable at all widths at lr 1"), "{:?}", result.evidence);
+    // Only the widest lost.
+    let wide = vec![at(16, 1.0, ok()), at(64, 1.0, ok()), at(256, 1.0, diverging())];
+    assert!(check_regimes(&refs(&wide)).evidence[0].contains("untrainable at the widest widths at lr 1"));
+    // Nothing lost.
+    let none = vec![at(16, 0.1, ok()), at(64, 0.1, ok()), at(256, 0.1, ok())];
+    assert!(check_regimes(&refs(&none)).evidence[0].contains("no untrainable regime in these settings"));
+    // The study's picture at one lr among others is enough.
+    let mut mid = all.clone();
+    mid.retain(|r| r.run.lr == 0.1);
+    mid.extend([at(16, 0.5, ok()), at(64, 0.5, diverging()), at(256, 0.5, ok())]);
+    let result = check_regimes(&refs(&mid));
+    assert_eq!(result.verdict, Verdict::Supported);
+    assert!(result.evidence[0].contains("mid widths (W = 64 at lr 0.5)"), "{:?}", result.evidence);
+}
+
+#[test]
+fn onset_lines_up_in_one_unit_or_the_other() {
+    let onset = |name: &str, sq_norm: f64, interval: Option<(f64, f64)>| Onset {
+        name: name.into(),
+        sq_norm,
+        interval,
+        max_lr: 1.0,
+    };
+    // Onset at lr 0.5 with |x|² 100 and at 0.17 with |x|² 300: the same in lr·|x|².
+    let scaled = [onset("a", 100.0, Some((0.4, 0.5))), onset("b", 300.0, Some((0.1, 0.17)))];
+    assert!(check_onset(&scaled).0.starts_with("supported"));
+    // The same lr for three times the norm.
+    let in_lr = [onset("a", 100.0, Some((0.4, 0.5))), onset("b", 300.0, Some((0.4, 0.5)))];
+    assert!(check_onset(&in_lr).0.starts_with("refuted"));
+    // No onset up to lr 1 for the larger norm fits neither: both predict one below 1.
+    let beyond = [onset("a", 100.0, Some((0.4, 0.5))), onset("b", 300.0, None)];
+    assert!(check_onset(&beyond).0.contains("neither"));
+    assert!(check_onset(&[onset("a", 100.0, None), onset("b", 300.0, None)]).0.starts_with("not testable"));
+    let loose = [onset("a", 100.0, Some((0.0, 1.0))), onset("b", 300.0, Some((0.0, 1.0)))];
+    assert!(check_onset(&loose).0.starts_with("undecided"));
 }
 
 #[test]

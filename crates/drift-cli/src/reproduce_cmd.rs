@@ -5,9 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use drift_analysis::claims::{check_all, mask_trace, MaskPoint};
+use drift_analysis::claims::{check_all, check_onset, mask_trace, onsets, MaskPoint};
 use drift_analysis::read::{read_sweep, RunTables};
 use drift_analysis::report::{render, FigureLink, Report, Section};
+use drift_analysis::setting::by_setting;
 use drift_analysis::write_atomic;
 use drift_data::{DatasetSpec, LoadOptions};
 use drift_train::{Shard, Sweep};
@@ -48,33 +49,24 @@ fn read_tables(dir: &Path, keep: Option<&[String]>) -> anyhow::Result<Tables> {
     Ok(Tables { runs, masks })
 }
 
-fn datasets(runs: &[RunTables]) -> Vec<String> {
-    runs.iter().map(|r| r.run.dataset.clone()).collect::<BTreeSet<_>>().into_iter().collect()
-}
-
-/// File-name form of a data set name (`idx:/a/b` → `idx-a-b`).
-fn tag(dataset: &str) -> String {
-    dataset.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect()
-}
-
-/// The figures of each data set, as the report links them.
+/// The figures of each setting (by its tag), as the report links them.
 type FigureLinks = BTreeMap<String, Vec<FigureLink>>;
 
-/// Draws every figure of every data set into `fig_dir`; returns the figure links per data set
+/// Draws every figure of every setting into `fig_dir`; returns the figure links per setting
 /// (relative to `base`) and notes on figures that had nothing to draw.
 fn draw(tables: &Tables, fig_dir: &Path, base: &Path) -> anyhow::Result<(FigureLinks, Vec<String>)> {
     let mut links = BTreeMap::new();
     let mut notes = Vec::new();
-    for dataset in datasets(&tables.runs) {
-        let runs: Vec<&RunTables> = tables.runs.iter().filter(|r| r.run.dataset == dataset).collect();
-        let (written, skipped) = drift_figures::draw_all(&runs, &tables.masks, fig_dir, &tag(&dataset))?;
+    let all: Vec<&RunTables> = tables.runs.iter().collect();
+    for setting in by_setting(&all) {
+        let (written, skipped) = drift_figures::draw_all(&setting, &tables.masks, fig_dir)?;
         for w in &written {
             eprintln!("figures: {} {}", w.id, w.png.display());
         }
         notes.extend(skipped);
         let rel = |p: &Path| p.strip_prefix(base).unwrap_or(p).display().to_string();
         links.insert(
-            dataset,
+            setting.tag,
             written
                 .iter()
                 .map(|w| FigureLink { id: w.id.to_string(), path: rel(&w.png), caption: w.caption.clone() })
@@ -105,15 +97,23 @@ fn report(
     let tables = read_tables(dir, Some(run_ids))?;
     let (links, skipped) = draw(&tables, &dir.join("figures"), dir)?;
     notices.extend(skipped.into_iter().map(|s| format!("figure {s}.")));
-    let sections = datasets(&tables.runs)
+    let all: Vec<&RunTables> = tables.runs.iter().collect();
+    let settings = by_setting(&all);
+    let onset = (settings.len() > 1).then(|| {
+        let named: Vec<(String, Vec<&RunTables>)> = settings.iter().map(|s| (s.name.clone(), s.runs.clone())).collect();
+        check_onset(&onsets(&named))
+    });
+    let sections = settings
         .into_iter()
-        .map(|dataset| {
-            let runs: Vec<&RunTables> = tables.runs.iter().filter(|r| r.run.dataset == dataset).collect();
-            let claims = check_all(&runs, &tables.masks);
-            Section { figures: links.get(&dataset).cloned().unwrap_or_default(), dataset, runs, claims }
+        .map(|s| Section {
+            figures: links.get(&s.tag).cloned().unwrap_or_default(),
+            claims: check_all(&s.runs, &tables.masks),
+            name: s.name,
+            departures: s.departures,
+            runs: s.runs,
         })
         .collect();
-    let text = render(&Report { title, notices, sections, command });
+    let text = render(&Report { title, notices, sections, onset, command });
     let path = dir.join("REPORT.md");
     write_atomic(&path, |w| std::io::Write::write_all(w, text.as_bytes()))?;
     Ok(path)

@@ -1,4 +1,4 @@
-//! drift-figures: the six figures of the study, drawn from the saved tables of a sweep (never
+//! drift-figures: the six figures of the study and the phase diagram, drawn from the saved tables of a sweep (never
 //! from a live run), as PNG and SVG.
 //!
 //! | id | shows |
@@ -9,6 +9,7 @@
 //! | F4 | moments and peak of `Δw` against `w0`, per layer |
 //! | F5 | deviation statistics and losses against epochs, one panel per width |
 //! | F6 | mean `|Δw|` at given train losses and `rel_change` against width (log–log, fitted slope) |
+//! | F7 | the phase diagram: the regime of every width × learning rate, with the seeds that diverged |
 //!
 //! Text is measured and drawn with a bundled DejaVu Sans (see [`text`]), so a figure looks the
 //! same on every machine and needs no system fonts.
@@ -22,11 +23,11 @@ use std::path::{Path, PathBuf};
 use plotters::prelude::*;
 
 use drift_analysis::claims::{comparable, MaskPoint};
-use drift_analysis::read::RunTables;
+use drift_analysis::setting::{reference_runs, SettingRuns};
 
 pub use plots::{
-    deviation_vs_w0, final_vs_initial, mask_persistence, regimes, width_scaling, Evolution, Figure, FinalVsInitial,
-    MaskPersistence, Moments, Regimes, WidthScaling,
+    deviation_vs_w0, final_vs_initial, mask_persistence, phase_diagram, regimes, width_scaling, Evolution, Figure,
+    FinalVsInitial, MaskPersistence, Moments, PhaseDiagram, Regimes, WidthScaling,
 };
 
 /// A figure written to disk in both formats.
@@ -66,30 +67,32 @@ pub fn save(figure: &dyn Figure, dir: &Path, stem: &str) -> anyhow::Result<(Path
 /// A figure's id, file-name part and the figure, if the runs have what it draws.
 type Candidate = (&'static str, &'static str, Option<Box<dyn Figure>>);
 
-/// Every figure the runs of one data set support, into `dir` (file names carry `tag`, the data
-/// set): F1 from the masked runs, the others from the unmasked ones (see
-/// [`drift_analysis::claims::comparable`]). Figures without data (no masked run for F1, say) are skipped and listed in the second
-/// return value with the reason.
+/// Every figure the runs of one setting support, into `dir` (file names carry the setting's
+/// tag): F1 from the masked runs, F2, F5 and F7 from the unmasked runs of every learning rate,
+/// F3, F4 and F6 from those at the setting's reference learning rate (see
+/// [`drift_analysis::setting::reference_runs`]). Figures without data (no masked run for F1,
+/// say) are skipped and listed in the second return value with the reason.
 pub fn draw_all(
-    runs: &[&RunTables],
+    setting: &SettingRuns,
     masks: &BTreeMap<String, Vec<MaskPoint>>,
     dir: &Path,
-    tag: &str,
 ) -> anyhow::Result<(Vec<Written>, Vec<String>)> {
     let mut written = Vec::new();
     let mut skipped = Vec::new();
-    let all = runs;
-    let runs = &comparable(runs)[..];
+    let (all, tag) = (&setting.runs[..], &setting.tag);
+    let runs = &comparable(all)[..];
+    let (_, reference) = reference_runs(runs);
     fn boxed<F: Figure + 'static>(f: Option<F>) -> Option<Box<dyn Figure>> {
         f.map(|f| Box::new(f) as Box<dyn Figure>)
     }
-    let figures: [Candidate; 6] = [
+    let figures: [Candidate; 7] = [
         ("F1", "mask", boxed(mask_persistence(all, masks)?)),
         ("F2", "regimes", boxed(regimes(runs))),
-        ("F3", "w-vs-w0", boxed(final_vs_initial(runs))),
-        ("F4", "moments", boxed(deviation_vs_w0(runs))),
+        ("F3", "w-vs-w0", boxed(final_vs_initial(&reference))),
+        ("F4", "moments", boxed(deviation_vs_w0(&reference))),
         ("F5", "evolution", boxed(Evolution::new(runs))),
-        ("F6", "width", boxed(width_scaling(runs))),
+        ("F6", "width", boxed(width_scaling(&reference))),
+        ("F7", "phase", boxed(phase_diagram(runs, &setting.name))),
     ];
     for (id, name, figure) in figures {
         match figure {

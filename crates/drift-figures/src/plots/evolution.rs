@@ -39,7 +39,7 @@ impl Evolution {
             let losses = span(run.history.iter().flat_map(|h| [h.train_loss, h.test_loss]), true);
             let x = 0.0..epochs_of(run);
             let mut chart = ChartBuilder::on(panel)
-                .caption(format!("W = {}, seed {}", run.run.width, run.run.seed), (FONT, 16))
+                .caption(format!("W = {}, lr {}, seed {}", run.run.width, run.run.lr, run.run.seed), (FONT, 16))
                 .margin(8)
                 .x_label_area_size(36)
                 .y_label_area_size(64)
@@ -75,11 +75,11 @@ impl Evolution {
                     .label(label)
                     .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour));
             }
-            if let Some((epoch, _)) = largest_jump(run) {
+            if let Some((epoch, _)) = deviation_jump(run, Statistic::MeanAbs) {
                 let e = f64::from(epoch);
                 chart
                     .draw_series(LineSeries::new(vec![(e, y.start), (e, y.end)], GREY.stroke_width(2)))?
-                    .label("largest jump of mean |Δw| after epoch 1")
+                    .label("jump of mean |Δw| (largest step against the 5 before)")
                     .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], GREY.stroke_width(2)));
             }
             if let Some(d) = run.run.divergence_epoch {

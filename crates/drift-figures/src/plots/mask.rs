@@ -42,6 +42,22 @@ fn four_epochs(epochs: &[u32]) -> Vec<u32> {
     picked
 }
 
+/// For a diverged run: the first snapshot, the last before the divergence, the first at or
+/// after it, and the last.
+fn around(epochs: &[u32], divergence: u32) -> Vec<u32> {
+    let mut picked: Vec<u32> = [
+        epochs.first().copied(),
+        epochs.iter().rev().find(|&&e| e < divergence).copied(),
+        epochs.iter().find(|&&e| e >= divergence).copied(),
+        epochs.last().copied(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    picked.dedup();
+    picked
+}
+
 /// F1 from the widest masked run that kept training and, if one exists, the widest masked run
 /// that diverged. `None` without a masked run.
 pub fn mask_persistence(
@@ -49,18 +65,25 @@ pub fn mask_persistence(
     masks: &BTreeMap<String, Vec<MaskPoint>>,
 ) -> anyhow::Result<Option<MaskPersistence>> {
     let masked: Vec<&&RunTables> = runs.iter().filter(|r| masks.contains_key(&r.run_id)).collect();
+    // The unstable row prefers the study's crossover (learned, then diverged) to an early collapse.
+    let crossover = |r: &RunTables| classify_run(r).is_some_and(|d| d.is_crossover());
     let pick = |want_diverged: bool| {
         masked
             .iter()
             .filter(|r| diverged(r) == want_diverged)
-            .max_by_key(|r| (r.run.width, std::cmp::Reverse(r.run.seed)))
+            .max_by_key(|r| (crossover(r), r.run.width, std::cmp::Reverse(r.run.seed)))
             .copied()
     };
     let mut rows = Vec::new();
     for run in [pick(false), pick(true)].into_iter().flatten() {
         let mut images = Vec::new();
         let trace = masks[&run.run_id].clone();
-        for epoch in four_epochs(&snapshot_epochs(&run.dir)) {
+        let epochs = snapshot_epochs(&run.dir);
+        let shown = match run.run.divergence_epoch {
+            Some(d) => around(&epochs, d as u32),
+            None => four_epochs(&epochs),
+        };
+        for epoch in shown {
             let m = read_weight_matrix(&RunWriter::snapshot_path(&run.dir, epoch), HIDDEN_LAYER)?;
             let v = trace.iter().find(|p| p.epoch == epoch as i32).map_or(f64::NAN, |p| p.visibility);
             images.push((epoch as i32, pool_abs(&m, 128), v));
@@ -74,9 +97,10 @@ pub fn mask_persistence(
         .iter()
         .map(|r| {
             format!(
-                "run {} (W = {}, seed {}, mask '{}')",
+                "run {} (W = {}, lr {}, seed {}, mask '{}')",
                 r.run.run_id,
                 r.run.run.width,
+                r.run.run.lr,
                 r.run.run.seed,
                 r.run.run.mask.clone().unwrap_or_default()
             )
@@ -105,7 +129,7 @@ impl MaskPersistence {
             loss_panel(
                 &loss_area,
                 &row.run,
-                &format!("{state}: W = {}, seed {}, mask '{}'", r.width, r.seed, r.mask.clone().unwrap_or_default()),
+                &format!("{state}: W = {}, lr {}, seed {}, mask '{}'", r.width, r.lr, r.seed, r.mask.clone().unwrap_or_default()),
                 &marks,
             )?;
             // Mask contrast against epochs.

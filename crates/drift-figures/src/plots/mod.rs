@@ -10,9 +10,10 @@ use plotters::coord::{CoordTranslate, Shift};
 use plotters::prelude::*;
 
 use drift_analysis::claims::{
-    by_width, deviation_at_levels, diverged, largest_jump, last_conditional, layer_weights, mean_std, rel_change_slope,
-    LevelDeviation, MaskPoint, HIDDEN_LAYER, VISIBLE,
+    by_width, deviation_at_levels, deviation_jump, diverged, last_conditional, layer_weights, mean_std,
+    rel_change_slope, LevelDeviation, MaskPoint, Statistic, HIDDEN_LAYER, VISIBLE,
 };
+use drift_analysis::regimes::classify_run;
 use drift_analysis::read::{read_weight_matrix, snapshot_epochs, Matrix, RunTables};
 use drift_analysis::RunWriter;
 
@@ -63,9 +64,19 @@ where
     Ok(area.titled(text, (FONT, 22))?)
 }
 
-/// The run that stands for a width in per-width panels: unmasked before masked, lowest seed.
+/// The run that stands for a width in per-width panels: unmasked before masked, a run that
+/// learned and then diverged (the crossover the figures are to show) before one that did not,
+/// then the lowest learning rate and seed.
 fn representative<'a>(group: &[&'a RunTables]) -> &'a RunTables {
-    group.iter().min_by_key(|r| (r.run.mask.is_some(), r.run.seed)).copied().expect("a non-empty group")
+    let crossover = |r: &RunTables| classify_run(r).is_some_and(|d| d.is_crossover());
+    group
+        .iter()
+        .min_by(|a, b| {
+            let key = |r: &RunTables| (r.run.mask.is_some(), !crossover(r), r.run.seed);
+            key(a).cmp(&key(b)).then(a.run.lr.total_cmp(&b.run.lr)).then(a.run.seed.cmp(&b.run.seed))
+        })
+        .copied()
+        .expect("a non-empty group")
 }
 
 /// Colour of a width among `widths`, by its log position (narrow: dark, wide: bright).
@@ -219,12 +230,14 @@ where
 // The figures; after `figure!`, which they use.
 mod evolution;
 mod mask;
+mod phase;
 mod regimes;
 mod weights;
 mod width;
 
 pub use evolution::Evolution;
 pub use mask::{mask_persistence, MaskPersistence};
+pub use phase::{phase_diagram, PhaseDiagram};
 pub use regimes::{regimes, Regimes};
 pub use weights::{deviation_vs_w0, final_vs_initial, FinalVsInitial, Moments};
 pub use width::{width_scaling, WidthScaling};

@@ -36,11 +36,16 @@ pub fn regimes(runs: &[&RunTables]) -> Option<Regimes> {
         })
         .collect();
     let seeds = runs.iter().map(|r| r.run.seed).collect::<std::collections::BTreeSet<_>>().len();
+    let lrs = drift_analysis::setting::learning_rates(runs);
     Some(Regimes {
         curves,
         widths,
         stats,
-        caption: format!("F2 regimes: widths {widths:?}, {seeds} seed(s)", widths = groups.keys().collect::<Vec<_>>()),
+        caption: format!(
+            "F2 regimes: widths {widths:?}, {seeds} seed(s), lr {} (statistics over seeds and learning rates; curves: one run per width, a run that diverged where there is one)",
+            drift_analysis::setting::lr_range(&lrs),
+            widths = groups.keys().collect::<Vec<_>>()
+        ),
     })
 }
 
@@ -93,7 +98,7 @@ impl Regimes {
                 .flat_map(|r| r.history.iter().map(move |h| if k == 0 { h.train_loss } else { h.test_loss }));
             let y = span(values, true);
             let mut chart = ChartBuilder::on(panel)
-                .caption(format!("{name} against epochs (one seed per width)"), (FONT, 16))
+                .caption(format!("{name} against epochs (one run per width)"), (FONT, 16))
                 .margin(8)
                 .x_label_area_size(36)
                 .y_label_area_size(56)

@@ -1,0 +1,145 @@
+//! Settings: the runs of a sweep that are compared with one another. Runs of one setting share
+//! the data (data set, input transform, shape) and the training (epochs, samples, loss, batch,
+//! depth) and differ only in width, seed, mask and learning rate; each setting is a section of
+//! the report, with its own figures, and says where it departs from the study's setup.
+
+use std::collections::BTreeMap;
+
+use crate::read::RunTables;
+
+/// The study's learning rate.
+pub const STUDY_LR: f64 = 0.1;
+
+/// What the runs of one section share.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Setting {
+    pub dataset: String,
+    pub input: String,
+    pub classes: i64,
+    pub input_dim: i64,
+    pub train_size: i64,
+    pub epochs: i32,
+    pub loss_mode: String,
+    pub batch_size: i64,
+    pub depth: i64,
+}
+
+impl Setting {
+    pub fn of(run: &RunTables) -> Setting {
+        let r = &run.run;
+        Setting {
+            dataset: r.dataset.clone(),
+            input: r.input.clone(),
+            classes: r.classes,
+            input_dim: r.input_dim,
+            train_size: r.train_size,
+            epochs: r.epochs,
+            loss_mode: r.loss_mode.clone(),
+            batch_size: r.batch_size,
+            depth: r.depth,
+        }
+    }
+
+    /// The data as a reader names it: `fashion-mnist`, `fashion-mnist (inverted)`,
+    /// `synthetic 369 classes, 32×32`.
+    pub fn data_name(&self) -> String {
+        let mut name = self.dataset.clone();
+        if self.dataset == "synthetic" {
+            let side = (self.input_dim as f64).sqrt().round() as i64;
+            name = format!("{name} {} classes, {side}×{side}", self.classes);
+        }
+        if self.input != "raw" {
+            name = format!("{name} ({}ed)", self.input);
+        }
+        name
+    }
+}
+
+/// The learning rates of some runs, ascending and distinct.
+pub fn learning_rates(runs: &[&RunTables]) -> Vec<f64> {
+    let mut lrs: Vec<f64> = runs.iter().map(|r| r.run.lr).collect();
+    lrs.sort_by(f64::total_cmp);
+    lrs.dedup();
+    lrs
+}
+
+/// `0.1` or `0.6–0.8`.
+pub fn lr_range(lrs: &[f64]) -> String {
+    match (lrs.first(), lrs.last()) {
+        (Some(a), Some(b)) if a != b => format!("{a}–{b}"),
+        (Some(a), _) => format!("{a}"),
+        _ => "–".into(),
+    }
+}
+
+/// One section of a report: a setting and its runs.
+pub struct SettingRuns<'a> {
+    pub setting: Setting,
+    pub runs: Vec<&'a RunTables>,
+    /// Short title: the data, the learning rates and the epochs.
+    pub name: String,
+    /// File-name part of its figures, unique within the report.
+    pub tag: String,
+    /// What departs from the study's setup (its lr 0.1, raw inputs, real data); empty if nothing.
+    pub departures: Vec<String>,
+}
+
+/// The runs grouped by setting, in setting order, each with a name, a unique tag and its
+/// departures from the study's setup.
+pub fn by_setting<'a>(runs: &[&'a RunTables]) -> Vec<SettingRuns<'a>> {
+    let mut groups: BTreeMap<Setting, Vec<&RunTables>> = BTreeMap::new();
+    for &r in runs {
+        groups.entry(Setting::of(r)).or_default().push(r);
+    }
+    let mut used = std::collections::BTreeSet::new();
+    let several = groups.len() > 1;
+    groups
+        .into_iter()
+        .map(|(setting, runs)| {
+            let lrs = learning_rates(&runs);
+            let study_lr_only = lrs == [STUDY_LR];
+            let name = format!("{}, lr {}, {} epochs", setting.data_name(), lr_range(&lrs), setting.epochs);
+            let mut tag = file_tag(&setting.dataset);
+            if setting.dataset == "synthetic" {
+                tag = format!("{tag}-{}c-{}px", setting.classes, setting.input_dim);
+            }
+            if setting.input != "raw" {
+                tag = format!("{tag}-{}", setting.input);
+            }
+            if !study_lr_only && several {
+                tag = format!("{tag}-lr{}", lr_range(&lrs).replace('–', "-"));
+            }
+            let base = tag.clone();
+            let mut k = 2;
+            while !used.insert(tag.clone()) {
+                tag = format!("{base}-{k}");
+                k += 1;
+            }
+            let mut departures = Vec::new();
+            if !study_lr_only {
+                departures.push(format!("learning rate {} (the study: {STUDY_LR})", lr_range(&lrs)));
+            }
+            if setting.input != "raw" {
+                departures.push(format!("inputs {}ed (x → 1 − x)", setting.input));
+            }
+            if setting.dataset == "synthetic" {
+                departures.push("synthetic data, not the study's data sets".into());
+            }
+            SettingRuns { setting, runs, name, tag, departures }
+        })
+        .collect()
+}
+
+/// File-name form of a data set name (`idx:/a/b` → `idx--a-b`).
+pub fn file_tag(dataset: &str) -> String {
+    dataset.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect()
+}
+
+/// The runs the claims about the weights (3, 4, 6 and the stable half of 1) are computed on:
+/// those at the study's learning rate if the setting has it, else those at its lowest, with the
+/// learning rate chosen.
+pub fn reference_runs<'a>(runs: &[&'a RunTables]) -> (f64, Vec<&'a RunTables>) {
+    let lrs = learning_rates(runs);
+    let lr = if lrs.contains(&STUDY_LR) { STUDY_LR } else { lrs.first().copied().unwrap_or(STUDY_LR) };
+    (lr, runs.iter().filter(|r| r.run.lr == lr).copied().collect())
+}
