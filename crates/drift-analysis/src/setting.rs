@@ -100,7 +100,7 @@ pub fn by_setting<'a>(runs: &[&'a RunTables]) -> Vec<SettingRuns<'a>> {
             let study_lr_only = lrs == [STUDY_LR];
             let name = format!("{}, lr {}, {} epochs", setting.data_name(), lr_range(&lrs), setting.epochs);
             let mut tag = file_tag(&setting.dataset);
-            if setting.dataset == "synthetic" {
+            if setting.dataset == "synthetic" && (setting.classes, setting.input_dim) != (10, 784) {
                 tag = format!("{tag}-{}c-{}px", setting.classes, setting.input_dim);
             }
             if setting.input != "raw" {

@@ -142,7 +142,7 @@ fn reproduce_writes_figures_and_a_report_naming_missing_data() {
     for n in 1..=6 {
         assert!(report.contains(&format!("### {n}. ")), "claim {n} in the report");
     }
-    for figure in ["F1-mask", "F2-regimes", "F3-w-vs-w0", "F4-moments", "F5-evolution", "F6-width"] {
+    for figure in ["F1-mask", "F2-regimes", "F3-w-vs-w0", "F4-moments", "F5-evolution", "F6-width", "F7-phase"] {
         for ext in ["png", "svg"] {
             let path = out_dir.join("figures").join(format!("{figure}-synthetic.{ext}"));
             assert!(path.is_file(), "{}", path.display());

@@ -237,7 +237,7 @@ mod width;
 
 pub use evolution::Evolution;
 pub use mask::{mask_persistence, MaskPersistence};
-pub use phase::{phase_diagram, PhaseDiagram};
+pub use phase::{phase_diagram, regime_colour, PhaseDiagram};
 pub use regimes::{regimes, Regimes};
 pub use weights::{deviation_vs_w0, final_vs_initial, FinalVsInitial, Moments};
 pub use width::{width_scaling, WidthScaling};
