@@ -329,8 +329,12 @@ pub fn check_regimes(runs: &[&RunTables]) -> ClaimResult {
         let widths: Vec<String> = mid
             .iter()
             .map(|&lr| {
-                let w: Vec<String> =
-                    map.row(lr).iter().filter(|c| c.regime == Regime::Untrainable).map(|c| c.width.to_string()).collect();
+                let w: Vec<String> = map
+                    .row(lr)
+                    .iter()
+                    .filter(|c| c.regime == Regime::Untrainable)
+                    .map(|c| c.width.to_string())
+                    .collect();
                 format!("W = {} at lr {lr}", w.join(", "))
             })
             .collect();
@@ -346,7 +350,11 @@ pub fn check_regimes(runs: &[&RunTables]) -> ClaimResult {
         findings.push(format!("untrainable at the narrowest widths only at lr {}", list(&narrow)));
     }
     if findings.is_empty() {
-        findings.push(format!("no untrainable regime in these settings (lr {}, widths {:?})", list(&testable), map.widths));
+        findings.push(format!(
+            "no untrainable regime in these settings (lr {}, widths {:?})",
+            list(&testable),
+            map.widths
+        ));
     }
     let mut evidence = vec![format!("**Finding:** {}.", findings.join("; "))];
     evidence.extend(phase_table(&map));
@@ -659,7 +667,8 @@ pub fn check_evolution(runs: &[&RunTables]) -> ClaimResult {
         ));
     }
     if crossovers.is_empty() {
-        evidence.push("No run learned and then diverged without dying: the study's coincidence cannot be tested.".into());
+        evidence
+            .push("No run learned and then diverged without dying: the study's coincidence cannot be tested.".into());
         return result(5, Verdict::NotTestable, evidence);
     }
     let matched = crossovers.iter().filter(|r| r.coincides()).count();
@@ -870,7 +879,9 @@ pub fn check_onset(onsets: &[Onset]) -> (String, Vec<String>) {
     let verdict = match (in_lr, in_scaled) {
         (false, true) => "supported: the onsets line up in lr · ‖x‖² and not in lr",
         (true, false) => "refuted: the onsets line up in lr and not in lr · ‖x‖²",
-        (true, true) => "undecided: the onsets line up in both units (the learning rates tested bracket them too loosely)",
+        (true, true) => {
+            "undecided: the onsets line up in both units (the learning rates tested bracket them too loosely)"
+        }
         (false, false) => "undecided: the onsets line up in neither unit",
     };
     evidence.push(

@@ -29,8 +29,8 @@ use std::path::PathBuf;
 
 pub use deviation::{conditional_rows, deviation_rows, hist2d_rows};
 pub use parquet_file::{write_atomic, write_table};
-pub use schedule::SnapshotSchedule;
 pub use regimes::divergence_epoch;
+pub use schedule::SnapshotSchedule;
 pub use writer::{ResumeError, RunMeta, RunWriter, CHECKPOINT_FILE, DEFAULT_BINS};
 
 /// A file could not be written; names the file.

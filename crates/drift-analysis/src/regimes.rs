@@ -256,7 +256,8 @@ pub fn phase_map(runs: &[&RunTables]) -> Option<PhaseMap> {
                 .iter()
                 .map(|r| SeedOutcome { divergence: classify_run(r), min_train_loss: r.run.min_train_loss })
                 .collect();
-            let count = |f: &dyn Fn(&Divergence) -> bool| seeds.iter().filter(|s| s.divergence.is_some_and(|d| f(&d))).count();
+            let count =
+                |f: &dyn Fn(&Divergence) -> bool| seeds.iter().filter(|s| s.divergence.is_some_and(|d| f(&d))).count();
             Cell {
                 width,
                 lr: f64::from_bits(lr),
@@ -314,7 +315,9 @@ impl PhaseMap {
             Pattern::None
         } else if lost.iter().all(|&l| l) {
             Pattern::All
-        } else if (1..n.saturating_sub(1)).any(|i| lost[i] && lost[..i].contains(&false) && lost[i + 1..].contains(&false)) {
+        } else if (1..n.saturating_sub(1))
+            .any(|i| lost[i] && lost[..i].contains(&false) && lost[i + 1..].contains(&false))
+        {
             Pattern::Mid
         } else if lost[n - 1] {
             Pattern::Wide
@@ -415,7 +418,10 @@ mod tests {
         assert!(ratio > 3.0, "{ratio}");
         assert_eq!(abrupt_jump(&series[..5]), None);
         // Frozen weights: no step up, no jump.
-        assert_eq!(abrupt_jump(&[(0, 1.0); 12].iter().enumerate().map(|(e, p)| (e as i32, p.1)).collect::<Vec<_>>()), None);
+        assert_eq!(
+            abrupt_jump(&[(0, 1.0); 12].iter().enumerate().map(|(e, p)| (e as i32, p.1)).collect::<Vec<_>>()),
+            None
+        );
         // NaN ends the series.
         series[15].1 = f64::NAN;
         assert_eq!(abrupt_jump(&series).unwrap().0, 12);

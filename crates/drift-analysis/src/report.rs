@@ -119,7 +119,8 @@ pub fn render(report: &Report) -> String {
     for s in &report.sections {
         let _ = writeln!(out, "## {}\n", s.name);
         if s.departures.is_empty() {
-            let _ = writeln!(out, "The study's setup (lr 0.1, plain SGD, batch and loss as listed in the runs below).\n");
+            let _ =
+                writeln!(out, "The study's setup (lr 0.1, plain SGD, batch and loss as listed in the runs below).\n");
         } else {
             let _ = writeln!(out, "> **Beyond the study's setup:** {}.\n", s.departures.join("; "));
         }

@@ -212,7 +212,9 @@ fn evolution() {
     // Five crossover runs diverging at epoch 20 (to the plateau); `hits` of them jump there, the
     // others at epoch 10.
     let crossovers = |hits: usize| {
-        (0..5).map(|k| run(64, k, &learn_then(20, 16.1), &step_at(if (k as usize) < hits { 20 } else { 10 }), faithful)).collect::<Vec<_>>()
+        (0..5)
+            .map(|k| run(64, k, &learn_then(20, 16.1), &step_at(if (k as usize) < hits { 20 } else { 10 }), faithful))
+            .collect::<Vec<_>>()
     };
     // 4 of 5 = 80%: the rule's share.
     let result = check_evolution(&refs(&crossovers(4)));
@@ -226,11 +228,17 @@ fn evolution() {
     // Dead networks and early collapses are reported apart: alone they leave the claim untestable,
     // even where their jumps coincide.
     let early: Vec<f64> = (0..=30).map(|e| if e == 0 { 2.3 } else { 14.5 }).collect();
-    let apart =
-        vec![run(64, 0, &learn_then(20, std::f64::consts::LN_10), &step_at(20), faithful), run(64, 1, &early, &step_at(20), faithful)];
+    let apart = vec![
+        run(64, 0, &learn_then(20, std::f64::consts::LN_10), &step_at(20), faithful),
+        run(64, 1, &early, &step_at(20), faithful),
+    ];
     let result = check_evolution(&refs(&apart));
     assert_eq!(result.verdict, Verdict::NotTestable);
-    assert!(result.evidence[0].contains("1 collapsed before learning, 1 learned and then died"), "{:?}", result.evidence);
+    assert!(
+        result.evidence[0].contains("1 collapsed before learning, 1 learned and then died"),
+        "{:?}",
+        result.evidence
+    );
     // Adding them to the supporting runs changes nothing.
     let mut mixed = crossovers(4);
     mixed.extend(apart.iter().map(|r| RunTables { run_id: format!("{}x", r.run_id), ..r.clone() }));
@@ -249,7 +257,14 @@ fn regimes_tell_the_three_pictures_apart() {
     };
     let ok = || learning(0.2);
     // lr 0.1 trains everywhere; lr 1 loses every width: untrainable above a step size.
-    let all = vec![at(16, 0.1, ok()), at(64, 0.1, ok()), at(256, 0.1, ok()), at(16, 1.0, diverging()), at(64, 1.0, diverging()), at(256, 1.0, diverging())];
+    let all = vec![
+        at(16, 0.1, ok()),
+        at(64, 0.1, ok()),
+        at(256, 0.1, ok()),
+        at(16, 1.0, diverging()),
+        at(64, 1.0, diverging()),
+        at(256, 1.0, diverging()),
+    ];
     let result = check_regimes(&refs(&all));
     assert_eq!(result.verdict, Verdict::NotSupported);
     assert!(result.evidence[0].contains("untrainable at all widths at lr 1"), "{:?}", result.evidence);

@@ -97,15 +97,15 @@ pub fn load(spec: &DatasetSpec, opts: &LoadOptions) -> Result<Dataset, DataError
 fn load_hasy(opts: &LoadOptions) -> Result<Dataset, DataError> {
     let unavailable = |reason: String| DataError::Unavailable { dataset: "hasyv2".into(), reason };
     let from_env = std::env::var_os("HASYV2_DIR").filter(|v| !v.is_empty()).map(PathBuf::from);
-    let (dir, via) = match (&opts.data_dir, from_env) {
-        (Some(dir), _) => (dir.clone(), "--data-dir"),
-        (None, Some(dir)) => (dir, "HASYV2_DIR"),
-        (None, None) => {
-            return Err(unavailable(
-                "no location: set HASYV2_DIR or pass --data-dir (the unpacked HASYv2 release, see datasets/README.md)".into(),
-            ))
-        }
-    };
+    let (dir, via) =
+        match (&opts.data_dir, from_env) {
+            (Some(dir), _) => (dir.clone(), "--data-dir"),
+            (None, Some(dir)) => (dir, "HASYV2_DIR"),
+            (None, None) => return Err(unavailable(
+                "no location: set HASYV2_DIR or pass --data-dir (the unpacked HASYv2 release, see datasets/README.md)"
+                    .into(),
+            )),
+        };
     if !dir.is_dir() {
         return Err(unavailable(format!("{via} {} is not a directory", dir.display())));
     }

@@ -414,7 +414,15 @@ mod tests {
 
     #[test]
     fn imbalance_makes_the_first_class_about_r_times_the_last() {
-        let config = SyntheticConfig { train: 40_000, test: 10, classes: 5, side: 8, label_noise: 0.0, imbalance: 4.0, ..small() };
+        let config = SyntheticConfig {
+            train: 40_000,
+            test: 10,
+            classes: 5,
+            side: 8,
+            label_noise: 0.0,
+            imbalance: 4.0,
+            ..small()
+        };
         let data = generate(9, &config).unwrap();
         let mut counts = [0f64; 5];
         data.train.labels().iter().for_each(|&l| counts[usize::from(l)] += 1.0);

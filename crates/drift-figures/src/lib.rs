@@ -26,8 +26,8 @@ use drift_analysis::claims::{comparable, MaskPoint};
 use drift_analysis::setting::{reference_runs, SettingRuns};
 
 pub use plots::{
-    deviation_vs_w0, final_vs_initial, mask_persistence, phase_diagram, regime_colour, regimes, width_scaling, Evolution, Figure,
-    FinalVsInitial, MaskPersistence, Moments, PhaseDiagram, Regimes, WidthScaling,
+    deviation_vs_w0, final_vs_initial, mask_persistence, phase_diagram, regime_colour, regimes, width_scaling,
+    Evolution, Figure, FinalVsInitial, MaskPersistence, Moments, PhaseDiagram, Regimes, WidthScaling,
 };
 
 /// A figure written to disk in both formats.

@@ -106,7 +106,14 @@ fn run(width: i64, lr: f64, seed: u64, train: &[f64]) -> RunTables {
     let history: Vec<HistoryRow> = train
         .iter()
         .enumerate()
-        .map(|(e, &l)| HistoryRow { epoch: e as i32, train_loss: l, train_acc: 0.5, test_loss: l, test_acc: 0.5, seconds: 0.1 })
+        .map(|(e, &l)| HistoryRow {
+            epoch: e as i32,
+            train_loss: l,
+            train_acc: 0.5,
+            test_loss: l,
+            test_acc: 0.5,
+            seconds: 0.1,
+        })
         .collect();
     let min = train.iter().copied().fold(f64::INFINITY, f64::min);
     RunTables {
@@ -165,7 +172,7 @@ fn phase_diagram_colours_each_cell_by_its_regime() {
     let poor = [2.3, 1.5, 1.0, 0.9, 0.8];
     let lost = [2.3, 0.5, 0.3, 14.5, 14.5];
     // lr 0.1: W 16 trains poorly, W 64 and 256 well; lr 1: W 64 is lost in both seeds, W 256 in one.
-    let runs = vec![
+    let runs = [
         run(16, 0.1, 0, &poor),
         run(64, 0.1, 0, &trained),
         run(256, 0.1, 0, &trained),
@@ -181,7 +188,14 @@ fn phase_diagram_colours_each_cell_by_its_regime() {
     let regimes: Vec<_> = figure.map.cells.iter().map(|c| (c.width, c.lr, c.regime, c.diverged)).collect();
     assert_eq!(
         regimes,
-        [(16, 0.1, Low, 0), (64, 0.1, High, 0), (256, 0.1, High, 0), (16, 1.0, Low, 0), (64, 1.0, Untrainable, 2), (256, 1.0, Untrainable, 1)]
+        [
+            (16, 0.1, Low, 0),
+            (64, 0.1, High, 0),
+            (256, 0.1, High, 0),
+            (16, 1.0, Low, 0),
+            (64, 1.0, Untrainable, 2),
+            (256, 1.0, Untrainable, 1)
+        ]
     );
     let dir = tempfile::tempdir().unwrap();
     let (png, svg) = drift_figures::save(&figure, dir.path(), "F7").unwrap();
@@ -190,7 +204,8 @@ fn phase_diagram_colours_each_cell_by_its_regime() {
         (c.0, c.1, c.2)
     };
     // Two cells of each colour, each far more than the key's swatch (20 × 14 pixels).
-    let (high, low, lost) = (count_colour(&png, colour(High)), count_colour(&png, colour(Low)), count_colour(&png, colour(Untrainable)));
+    let (high, low, lost) =
+        (count_colour(&png, colour(High)), count_colour(&png, colour(Low)), count_colour(&png, colour(Untrainable)));
     let cell = 2 * 200 * 80;
     for (name, n) in [("high", high), ("low", low), ("untrainable", lost)] {
         assert!(n > cell, "{name}: {n} pixels");
@@ -199,6 +214,7 @@ fn phase_diagram_colours_each_cell_by_its_regime() {
     assert!(text.contains("2/2 diverged, 2 crossover") && text.contains("1/2 diverged, 1 crossover"), "cell labels");
     // Without an untrainable cell there is no red.
     let calm: Vec<&RunTables> = refs.iter().filter(|r| r.run.lr == 0.1).copied().collect();
-    let (png, _) = drift_figures::save(&drift_figures::phase_diagram(&calm, "calm").unwrap(), dir.path(), "calm").unwrap();
+    let (png, _) =
+        drift_figures::save(&drift_figures::phase_diagram(&calm, "calm").unwrap(), dir.path(), "calm").unwrap();
     assert!(count_colour(&png, colour(Untrainable)) < 400, "only the key's swatch");
 }

@@ -129,7 +129,13 @@ impl MaskPersistence {
             loss_panel(
                 &loss_area,
                 &row.run,
-                &format!("{state}: W = {}, lr {}, seed {}, mask '{}'", r.width, r.lr, r.seed, r.mask.clone().unwrap_or_default()),
+                &format!(
+                    "{state}: W = {}, lr {}, seed {}, mask '{}'",
+                    r.width,
+                    r.lr,
+                    r.seed,
+                    r.mask.clone().unwrap_or_default()
+                ),
                 &marks,
             )?;
             // Mask contrast against epochs.

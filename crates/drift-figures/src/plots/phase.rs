@@ -77,7 +77,10 @@ impl PhaseDiagram {
         // The key: the three regimes and the rules behind them.
         let ln_c = (self.map.classes.max(2) as f64).ln();
         let entries = [
-            (Regime::High, format!("high trainability: median minimum train loss ≤ {HIGH} · ln C = {}", num(&(HIGH * ln_c)))),
+            (
+                Regime::High,
+                format!("high trainability: median minimum train loss ≤ {HIGH} · ln C = {}", num(&(HIGH * ln_c))),
+            ),
             (Regime::Low, "low trainability: above that".to_string()),
             (Regime::Untrainable, "untrainable: at least half of the seeds diverged and did not recover".to_string()),
         ];
@@ -98,7 +101,6 @@ impl PhaseDiagram {
     }
 }
 figure!(PhaseDiagram, |f| (250 * f.map.widths.len().max(3) as u32 + 120, 100 * f.map.lrs.len().max(2) as u32 + 220));
-
 
 /// The label of the category whose centre is at `x` (`i + 0.5`), empty elsewhere.
 fn label_at<T: Copy>(x: f64, values: &[T], show: impl Fn(T) -> String) -> String {
