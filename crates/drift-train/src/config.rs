@@ -29,15 +29,15 @@ pub struct TrainConfig {
     /// Use only the first N training samples (all when `None`).
     pub train_size: Option<usize>,
     /// Transform of every input (`raw`, or `invert`: x → 1 − x).
-    #[serde(with = "input_serde")]
+    #[serde(with = "as_text")]
     pub input: Input,
-    #[serde(with = "loss_mode_serde")]
+    #[serde(with = "as_text")]
     pub loss: LossMode,
     /// Letter drawn as zeros into the hidden→hidden matrix before training (`None`: no mask).
     pub mask: Option<char>,
     /// GEMM implementation (`auto`: the best this CPU has). Part of the result: kernels differ
     /// in the order of their sums, so the resolved name goes into the run id.
-    #[serde(with = "kernel_serde")]
+    #[serde(with = "as_text")]
     pub kernel: Kernel,
     /// Worker threads (0: all cores). Never changes a result.
     pub threads: usize,
@@ -147,41 +147,23 @@ impl TrainConfig {
     }
 }
 
-mod kernel_serde {
-    use drift_kernels::Kernel;
+/// Serde through a value's text form (`Display` / `FromStr`), as TOML and `run.json` spell
+/// kernels, loss modes and input transforms.
+mod as_text {
     use serde::{Deserialize, Deserializer, Serializer};
+    use std::fmt::Display;
+    use std::str::FromStr;
 
-    pub fn serialize<S: Serializer>(kernel: &Kernel, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(kernel.as_str())
+    pub fn serialize<T: Display, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(value)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Kernel, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-mod input_serde {
-    use drift_data::Input;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(input: &Input, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(input.as_str())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Input, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-mod loss_mode_serde {
-    use drift_kernels::LossMode;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(mode: &LossMode, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(mode.as_str())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<LossMode, D::Error> {
+    pub fn deserialize<'de, T, D>(d: D) -> Result<T, D::Error>
+    where
+        T: FromStr,
+        T::Err: Display,
+        D: Deserializer<'de>,
+    {
         String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
     }
 }
