@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use drift_analysis::claims::{check_all, check_onset, mask_trace, onsets, MaskPoint};
 use drift_analysis::read::{read_sweep, RunTables};
 use drift_analysis::report::{render, FigureLink, Report, Section};
-use drift_analysis::setting::by_setting;
+use drift_analysis::setting::{by_setting, SettingRuns};
 use drift_analysis::write_atomic;
 use drift_data::{DatasetSpec, LoadOptions};
 use drift_train::{Shard, Sweep};
@@ -86,6 +86,22 @@ pub fn figures(args: FiguresArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The settings whose onsets of untrainability can be compared: those trained alike (epochs,
+/// samples, loss, batch, depth) on different data; the largest such group with at least two
+/// kinds of data, `None` if there is none (one data set at two run lengths says nothing about
+/// the input scale).
+fn onset_group<'a, 'b>(settings: &'b [SettingRuns<'a>]) -> Option<Vec<&'b SettingRuns<'a>>> {
+    let mut groups: BTreeMap<(i32, i64, String, i64, i64), Vec<&SettingRuns>> = BTreeMap::new();
+    for s in settings {
+        let t = &s.setting;
+        groups.entry((t.epochs, t.train_size, t.loss_mode.clone(), t.batch_size, t.depth)).or_default().push(s);
+    }
+    groups
+        .into_values()
+        .filter(|g| g.iter().map(|s| s.setting.data_name()).collect::<BTreeSet<_>>().len() >= 2)
+        .max_by_key(|g| g.len())
+}
+
 /// Writes the figures and `REPORT.md` of the runs `run_ids` in the sweep folder `dir`.
 fn report(
     dir: &Path,
@@ -99,8 +115,8 @@ fn report(
     notices.extend(skipped.into_iter().map(|s| format!("figure {s}.")));
     let all: Vec<&RunTables> = tables.runs.iter().collect();
     let settings = by_setting(&all);
-    let onset = (settings.len() > 1).then(|| {
-        let named: Vec<(String, Vec<&RunTables>)> = settings.iter().map(|s| (s.name.clone(), s.runs.clone())).collect();
+    let onset = onset_group(&settings).map(|group| {
+        let named: Vec<(String, Vec<&RunTables>)> = group.iter().map(|s| (s.name.clone(), s.runs.clone())).collect();
         check_onset(&onsets(&named))
     });
     let sections = settings
