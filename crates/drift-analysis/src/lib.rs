@@ -15,6 +15,7 @@
 
 pub mod claims;
 mod deviation;
+mod onset;
 mod parquet_file;
 pub mod read;
 pub mod regimes;

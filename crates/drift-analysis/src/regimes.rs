@@ -162,18 +162,12 @@ pub fn cell_regime(seeds: &[SeedOutcome], classes: i64) -> Option<Regime> {
     if 2 * lost >= seeds.len() {
         return Some(Regime::Untrainable);
     }
-    let mut mins: Vec<f64> = seeds
+    let mins: Vec<f64> = seeds
         .iter()
         .filter(|s| !s.divergence.is_some_and(|d| d.untrainable()))
         .map(|s| if s.min_train_loss.is_finite() { s.min_train_loss } else { f64::INFINITY })
         .collect();
-    mins.sort_by(f64::total_cmp);
-    let median = if mins.len() % 2 == 1 {
-        mins[mins.len() / 2]
-    } else {
-        (mins[mins.len() / 2 - 1] + mins[mins.len() / 2]) / 2.0
-    };
-    Some(if median <= HIGH * ignorance(classes) { Regime::High } else { Regime::Low })
+    Some(if median(mins) <= HIGH * ignorance(classes) { Regime::High } else { Regime::Low })
 }
 
 /// The jump of a series of `(epoch, value)` in epoch order: the epoch whose increase over the
