@@ -110,7 +110,8 @@ fn train(c: &mut Criterion) {
     let writer = |snapshots_before: bool| {
         let config = TrainConfig { dataset: "synthetic".into(), width: 512, epochs: 1000, ..TrainConfig::default() };
         let meta = RunMeta::new(&config, &data, n, "");
-        let mut w = RunWriter::create(dir.path(), meta, schedule.clone(), DEFAULT_BINS).expect("run writer");
+        let mut w = RunWriter::create(&drift_analysis::RunDir::new(dir.path()), meta, schedule.clone(), DEFAULT_BINS)
+            .expect("run writer");
         if snapshots_before {
             w.epoch(&record(2), &init, &current).expect("analysis epoch");
         }

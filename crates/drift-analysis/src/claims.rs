@@ -803,17 +803,16 @@ pub fn check_all(runs: &[&RunTables], masks: &BTreeMap<String, Vec<MaskPoint>>) 
 /// The mask contrast at every snapshot of a masked run (`None` for an unmasked run), read from
 /// its snapshot files.
 pub fn mask_trace(run: &RunTables) -> Result<Option<Vec<MaskPoint>>, crate::AnalysisError> {
-    use crate::read::{read_weight_matrix, snapshot_epochs};
-    use crate::RunWriter;
+    use crate::read::read_weight_matrix;
     if run.run.mask.is_none() || run.run.depth < 2 {
         return Ok(None);
     }
-    let epochs = snapshot_epochs(&run.dir);
+    let epochs = run.dir.snapshot_epochs();
     let Some(&first) = epochs.first().filter(|&&e| e == 0) else { return Ok(None) };
-    let w0 = read_weight_matrix(&RunWriter::snapshot_path(&run.dir, first), HIDDEN_LAYER)?;
+    let w0 = read_weight_matrix(&run.dir.snapshot_path(first), HIDDEN_LAYER)?;
     let mut points = vec![];
     for epoch in epochs {
-        let w = read_weight_matrix(&RunWriter::snapshot_path(&run.dir, epoch), HIDDEN_LAYER)?;
+        let w = read_weight_matrix(&run.dir.snapshot_path(epoch), HIDDEN_LAYER)?;
         if let Some(visibility) = mask_visibility(&w0.values, &w.values) {
             points.push(MaskPoint { epoch: epoch as i32, visibility });
         }

@@ -15,6 +15,7 @@
 
 pub mod claims;
 mod deviation;
+pub mod layout;
 mod onset;
 mod parquet_file;
 pub mod read;
@@ -29,10 +30,11 @@ mod writer;
 use std::path::PathBuf;
 
 pub use deviation::{conditional_rows, deviation_rows, hist2d_rows};
+pub use layout::{LayoutError, RunDir, SweepDir};
 pub use parquet_file::{write_atomic, write_table};
 pub use regimes::divergence_epoch;
 pub use schedule::SnapshotSchedule;
-pub use writer::{ResumeError, RunMeta, RunWriter, CHECKPOINT_FILE, DEFAULT_BINS};
+pub use writer::{ResumeError, RunMeta, RunWriter, DEFAULT_BINS};
 
 /// A file could not be written; names the file.
 #[derive(Debug, thiserror::Error)]

@@ -1,20 +1,21 @@
 //! Reading the tables of finished runs back (for figures and claim checks): the inverse of
 //! [`crate::tables`], column by column and by name, so extra columns never break a reader.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Float32Type, Float64Type, Int32Type, Int64Type, UInt64Type};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+use crate::layout::{RunDir, SweepDir, TableFile};
 use crate::tables::{ConditionalRow, DeviationRow, Hist2dRow, HistoryRow, RunRow};
 use crate::AnalysisError;
 
 /// Every table of one finished run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunTables {
-    pub dir: PathBuf,
+    pub dir: RunDir,
     pub run_id: String,
     pub run: RunRow,
     pub history: Vec<HistoryRow>,
@@ -262,29 +263,26 @@ pub(crate) fn read_hist2d(path: &Path) -> Result<Vec<Hist2dRow>, AnalysisError> 
 }
 
 /// The tables of the finished run in `dir` (one that has its `runs.parquet`).
-pub fn read_run(dir: &Path) -> Result<RunTables, AnalysisError> {
-    let (run_id, run) = read_runs_row(&dir.join("runs.parquet"))?;
+pub fn read_run(dir: &RunDir) -> Result<RunTables, AnalysisError> {
+    let (run_id, run) = read_runs_row(&dir.table(TableFile::Runs))?;
     Ok(RunTables {
-        dir: dir.to_path_buf(),
+        dir: dir.clone(),
         run_id,
         run,
-        history: read_history(&dir.join("history.parquet"))?,
-        deviation: read_deviation(&dir.join("deviation.parquet"))?,
-        conditional: read_conditional(&dir.join("conditional.parquet"))?,
-        hist2d: read_hist2d(&dir.join("hist2d.parquet"))?,
+        history: read_history(&dir.table(TableFile::History))?,
+        deviation: read_deviation(&dir.table(TableFile::Deviation))?,
+        conditional: read_conditional(&dir.table(TableFile::Conditional))?,
+        hist2d: read_hist2d(&dir.table(TableFile::Hist2d))?,
     })
 }
 
-/// The finished runs of a sweep folder (`DIR/runs/*/`), ordered by data set, width, mask and
-/// seed; unfinished runs are left out.
-pub fn read_sweep(dir: &Path) -> Result<Vec<RunTables>, AnalysisError> {
-    let runs = dir.join("runs");
-    let entries = fs::read_dir(&runs).map_err(|source| AnalysisError::Io { path: runs.clone(), source })?;
+/// The finished runs of a sweep folder, ordered by data set, width, mask and seed; unfinished
+/// runs are left out.
+pub fn read_sweep(sweep: &SweepDir) -> Result<Vec<RunTables>, ReadSweepError> {
     let mut out = Vec::new();
-    for entry in entries {
-        let path = entry.map_err(|source| AnalysisError::Io { path: runs.clone(), source })?.path();
-        if path.join("runs.parquet").is_file() {
-            out.push(read_run(&path)?);
+    for run in sweep.runs()? {
+        if run.is_finished() {
+            out.push(read_run(&run)?);
         }
     }
     out.sort_by(|a, b| {
@@ -293,6 +291,15 @@ pub fn read_sweep(dir: &Path) -> Result<Vec<RunTables>, AnalysisError> {
         key(a).cmp(&key(b))
     });
     Ok(out)
+}
+
+/// Why the runs of a sweep folder cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadSweepError {
+    #[error(transparent)]
+    Folder(#[from] crate::LayoutError),
+    #[error(transparent)]
+    Table(#[from] AnalysisError),
 }
 
 /// One weight matrix of a snapshot, `rows × cols` in row-major order.
@@ -321,15 +328,4 @@ pub fn read_weight_matrix(path: &Path, layer: i32) -> Result<Matrix, AnalysisErr
         values[rows[i] as usize * n_cols + cols[i] as usize] = w[i];
     }
     Ok(Matrix { rows: n_rows, cols: n_cols, values })
-}
-
-/// The epochs that have a snapshot in the run folder `dir`, ascending.
-pub fn snapshot_epochs(dir: &Path) -> Vec<u32> {
-    let mut epochs: Vec<u32> = fs::read_dir(dir.join("snapshots"))
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_prefix("epoch=")?.strip_suffix(".parquet")?.parse().ok())
-        .collect();
-    epochs.sort_unstable();
-    epochs
 }

@@ -35,15 +35,37 @@ impl SnapshotSchedule {
             || (self.last && epoch == last_epoch)
     }
 
+    /// The listed epochs past a run of `epochs` epochs (never reached).
+    pub fn listed_after(&self, epochs: u32) -> Vec<u32> {
+        self.epochs.range(epochs.saturating_add(1)..).copied().collect()
+    }
+
+    /// Whether the schedule names epochs yet none of a run of `epochs` epochs (`none` names none
+    /// on purpose and is not such a schedule).
+    pub fn selects_nothing(&self, epochs: u32) -> bool {
+        !self.epochs.is_empty()
+            && self.every.is_none()
+            && !self.last
+            && self.listed_after(epochs).len() == self.epochs.len()
+    }
+
     /// Whether the last epoch actually run (which may come early) is snapshotted.
     pub fn wants_last(&self) -> bool {
         self.last
     }
 }
 
+/// An item of a snapshot schedule that is not one.
+#[derive(Debug, thiserror::Error)]
+#[error("'{item}': expected {expected}")]
+pub struct ScheduleError {
+    pub item: String,
+    pub expected: &'static str,
+}
+
 impl FromStr for SnapshotSchedule {
-    type Err = String;
-    fn from_str(spec: &str) -> Result<Self, String> {
+    type Err = ScheduleError;
+    fn from_str(spec: &str) -> Result<Self, ScheduleError> {
         let mut s = SnapshotSchedule { epochs: BTreeSet::new(), every: None, last: false };
         for item in spec.split(',').map(str::trim).filter(|i| !i.is_empty()) {
             match item {
@@ -53,12 +75,16 @@ impl FromStr for SnapshotSchedule {
                     if let Some(n) = item.strip_prefix("every:") {
                         match n.parse::<u32>() {
                             Ok(n) if n > 0 => s.every = Some(n),
-                            _ => return Err(format!("'{item}': expected every:N with N a positive integer")),
+                            _ => {
+                                let expected = "every:N with N a positive integer";
+                                return Err(ScheduleError { item: item.into(), expected });
+                            }
                         }
                     } else {
-                        let e = item
-                            .parse::<u32>()
-                            .map_err(|_| format!("'{item}': expected an epoch number, every:N, last or none"))?;
+                        let e = item.parse::<u32>().map_err(|_| ScheduleError {
+                            item: item.into(),
+                            expected: "an epoch number, every:N, last or none",
+                        })?;
                         s.epochs.insert(e);
                     }
                 }
@@ -96,7 +122,7 @@ mod tests {
 
     #[test]
     fn bad_items_are_named() {
-        assert!("1,x".parse::<SnapshotSchedule>().unwrap_err().contains("'x'"));
-        assert!("every:0".parse::<SnapshotSchedule>().unwrap_err().contains("every:0"));
+        assert!("1,x".parse::<SnapshotSchedule>().unwrap_err().to_string().contains("'x'"));
+        assert!("every:0".parse::<SnapshotSchedule>().unwrap_err().to_string().contains("every:0"));
     }
 }

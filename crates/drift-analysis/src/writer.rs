@@ -1,7 +1,6 @@
 //! [`RunWriter`]: the observer that turns a training run into the files of DESIGN.md.
 
 use std::fs;
-use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
@@ -9,6 +8,7 @@ use drift_data::Dataset;
 use drift_train::{EpochRecord, Observer, ObserverError, Params, RunStatus, RunSummary, TrainConfig, TrainState};
 
 use crate::deviation::{conditional_rows, deviation_rows, hist2d_rows};
+use crate::layout::{RunDir, TableFile};
 use crate::parquet_file::{remove_stale_temporaries, write_atomic, write_table, write_table_after, FixedColumns};
 use crate::read;
 use crate::regimes::divergence_epoch;
@@ -75,7 +75,7 @@ impl RunMeta {
 /// followed by `checkpoint.bin`, so an interrupted run leaves consistent tables and a state to
 /// continue from ([`RunWriter::resume`]).
 pub struct RunWriter {
-    dir: PathBuf,
+    dir: RunDir,
     meta: RunMeta,
     metadata: Vec<(String, String)>,
     schedule: SnapshotSchedule,
@@ -91,15 +91,11 @@ pub struct RunWriter {
     snapshot_index: Option<FixedColumns>,
 }
 
-/// The file a run continues from: written atomically after every epoch (once the tables hold
-/// that epoch) and on interruption; removed when the run is finished.
-pub const CHECKPOINT_FILE: &str = "checkpoint.bin";
-
 /// Why a run cannot continue from its folder.
 #[derive(Debug, thiserror::Error)]
 pub enum ResumeError {
     #[error("{}: {source}", path.display())]
-    Checkpoint { path: PathBuf, source: drift_train::CheckpointError },
+    Checkpoint { path: std::path::PathBuf, source: drift_train::CheckpointError },
     #[error(transparent)]
     Tables(#[from] AnalysisError),
 }
@@ -108,19 +104,19 @@ pub enum ResumeError {
 pub const DEFAULT_BINS: usize = 50;
 
 impl RunWriter {
-    /// Prepares `dir` (created with its `snapshots/` folder if missing; temporaries a killed
-    /// writer left there are removed).
-    pub fn create(dir: &Path, meta: RunMeta, schedule: SnapshotSchedule, bins: usize) -> Result<Self, AnalysisError> {
-        let snapshots = dir.join("snapshots");
+    /// Prepares `dir` (created with its snapshot folder if missing; temporaries a killed writer
+    /// left there are removed).
+    pub fn create(dir: &RunDir, meta: RunMeta, schedule: SnapshotSchedule, bins: usize) -> Result<Self, AnalysisError> {
+        let snapshots = dir.snapshot_dir();
         fs::create_dir_all(&snapshots).map_err(|source| AnalysisError::Io { path: snapshots.clone(), source })?;
-        for folder in [dir, &snapshots] {
+        for folder in [dir.path(), &snapshots] {
             remove_stale_temporaries(folder)
                 .map_err(|source| AnalysisError::Io { path: folder.to_path_buf(), source })?;
         }
         let mut metadata = vec![("drift.run_id".to_string(), meta.run_id.clone())];
         metadata.extend(meta.result_keys.iter().map(|(k, v)| (format!("drift.{k}"), v.clone())));
         Ok(RunWriter {
-            dir: dir.to_path_buf(),
+            dir: dir.clone(),
             meta,
             metadata,
             schedule,
@@ -139,45 +135,43 @@ impl RunWriter {
     /// (refused if it belongs to another run or drift version) and the tables cut back to the
     /// epochs it has done, so no row is duplicated or missing once training goes on.
     pub fn resume(
-        dir: &Path,
+        dir: &RunDir,
         meta: RunMeta,
         schedule: SnapshotSchedule,
         bins: usize,
     ) -> Result<(Self, TrainState), ResumeError> {
-        let path = dir.join(CHECKPOINT_FILE);
-        let bytes = fs::read(&path).map_err(|source| AnalysisError::Io { path: path.clone(), source })?;
+        let path = dir.checkpoint_path();
+        let bytes = fs::read(&path).map_err(|e| ResumeError::Checkpoint {
+            path: path.clone(),
+            source: drift_train::CheckpointError::Unreadable(e.to_string()),
+        })?;
         let state =
             TrainState::decode(&bytes, &meta.run_id).map_err(|source| ResumeError::Checkpoint { path, source })?;
         let done = state.epochs_done as i32;
         let mut writer = Self::create(dir, meta, schedule, bins)?;
         let keep = |epoch: i32| epoch <= done;
+        let table = |t| dir.table(t);
         writer.history =
-            read::read_history(&dir.join("history.parquet"))?.into_iter().filter(|r| keep(r.epoch)).collect();
+            read::read_history(&table(TableFile::History))?.into_iter().filter(|r| keep(r.epoch)).collect();
         writer.deviation =
-            read::read_deviation(&dir.join("deviation.parquet"))?.into_iter().filter(|r| keep(r.epoch)).collect();
+            read::read_deviation(&table(TableFile::Deviation))?.into_iter().filter(|r| keep(r.epoch)).collect();
         writer.conditional =
-            read::read_conditional(&dir.join("conditional.parquet"))?.into_iter().filter(|r| keep(r.epoch)).collect();
-        writer.hist2d = read::read_hist2d(&dir.join("hist2d.parquet"))?.into_iter().filter(|r| keep(r.epoch)).collect();
-        writer.last_snapshot = read::snapshot_epochs(dir).into_iter().filter(|&e| e <= state.epochs_done).max();
+            read::read_conditional(&table(TableFile::Conditional))?.into_iter().filter(|r| keep(r.epoch)).collect();
+        writer.hist2d = read::read_hist2d(&table(TableFile::Hist2d))?.into_iter().filter(|r| keep(r.epoch)).collect();
+        writer.last_snapshot = dir.snapshot_epochs().into_iter().filter(|&e| e <= state.epochs_done).max();
         writer.snapshot_rows_pending = true;
         Ok((writer, state))
     }
 
-    /// The path of the snapshot of `epoch`: `snapshots/epoch=NNNNNN.parquet`. The epoch is also
-    /// in the file's metadata (`drift.epoch`).
-    pub fn snapshot_path(dir: &Path, epoch: u32) -> PathBuf {
-        dir.join("snapshots").join(format!("epoch={epoch:06}.parquet"))
-    }
-
-    fn write<T: Table>(&self, name: &str, rows: &[T]) -> Result<(), AnalysisError> {
-        write_table(&self.dir.join(name), T::fields(), T::columns(&self.meta.run_id, rows), &self.metadata)
+    fn write<T: Table>(&self, file: TableFile, rows: &[T]) -> Result<(), AnalysisError> {
+        write_table(&self.dir.table(file), T::fields(), T::columns(&self.meta.run_id, rows), &self.metadata)
     }
 
     fn write_tables(&self) -> Result<(), AnalysisError> {
-        self.write("history.parquet", &self.history)?;
-        self.write("deviation.parquet", &self.deviation)?;
-        self.write("conditional.parquet", &self.conditional)?;
-        self.write("hist2d.parquet", &self.hist2d)
+        self.write(TableFile::History, &self.history)?;
+        self.write(TableFile::Deviation, &self.deviation)?;
+        self.write(TableFile::Conditional, &self.conditional)?;
+        self.write(TableFile::Hist2d, &self.hist2d)
     }
 
     /// The snapshot file and the conditional and 2-D histogram rows of `epoch`, the file written
@@ -185,7 +179,7 @@ impl RunWriter {
     fn snapshot(&mut self, epoch: u32, init: &Params, current: &Params) -> Result<(), AnalysisError> {
         let mut metadata = self.metadata.clone();
         metadata.push(("drift.epoch".into(), epoch.to_string()));
-        let path = Self::snapshot_path(&self.dir, epoch);
+        let path = self.dir.snapshot_path(epoch);
         // The index columns are encoded at the first snapshot this writer makes and spliced into
         // every one (the first too, so a resumed run writes the same bytes).
         if self.snapshot_index.is_none() {
@@ -284,15 +278,15 @@ impl Observer for RunWriter {
     /// The tables up to the state's epoch, then the checkpoint: a crash between the two leaves
     /// tables ahead of the checkpoint, which [`RunWriter::resume`] cuts back.
     fn checkpoint(&mut self, state: &TrainState) -> Result<(), ObserverError> {
-        self.write("history.parquet", &self.history)?;
-        self.write("deviation.parquet", &self.deviation)?;
+        self.write(TableFile::History, &self.history)?;
+        self.write(TableFile::Deviation, &self.deviation)?;
         if self.snapshot_rows_pending {
-            self.write("conditional.parquet", &self.conditional)?;
-            self.write("hist2d.parquet", &self.hist2d)?;
+            self.write(TableFile::Conditional, &self.conditional)?;
+            self.write(TableFile::Hist2d, &self.hist2d)?;
             self.snapshot_rows_pending = false;
         }
         let bytes = state.encode(&self.meta.run_id);
-        write_atomic(&self.dir.join(CHECKPOINT_FILE), |w| std::io::Write::write_all(w, &bytes))?;
+        write_atomic(&self.dir.checkpoint_path(), |w| std::io::Write::write_all(w, &bytes))?;
         Ok(())
     }
 
@@ -302,9 +296,9 @@ impl Observer for RunWriter {
         }
         self.write_tables()?;
         let row = self.run_row(summary);
-        self.write("runs.parquet", &[row])?;
+        self.write(TableFile::Runs, &[row])?;
         // Finished: nothing to continue from any more.
-        match fs::remove_file(self.dir.join(CHECKPOINT_FILE)) {
+        match fs::remove_file(self.dir.checkpoint_path()) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Box::new(e) as ObserverError),
             _ => Ok(()),
         }

@@ -2,7 +2,6 @@
 //! that refutes it, and (where it applies) one that cannot test it.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use drift_analysis::claims::*;
 use drift_analysis::read::RunTables;
@@ -70,7 +69,7 @@ fn run(width: i64, seed: u64, train: &[f64], dev: &[f64], cond: impl Fn(f64) -> 
     let history_rows: Vec<HistoryRow> = history;
     let divergence = drift_analysis::divergence_epoch(&history_rows, 10);
     RunTables {
-        dir: PathBuf::from("/nonexistent"),
+        dir: drift_analysis::RunDir::new("/nonexistent"),
         run_id: format!("w{width}s{seed}"),
         run: RunRow {
             dataset: "fixture".into(),

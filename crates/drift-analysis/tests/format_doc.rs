@@ -302,7 +302,9 @@ fn the_files_a_run_writes_are_as_documented() {
         .collect();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run");
-    let mut writer = RunWriter::create(&dir, meta, "0,last".parse::<SnapshotSchedule>().unwrap(), 4).unwrap();
+    let mut writer =
+        RunWriter::create(&drift_analysis::RunDir::new(&dir), meta, "0,last".parse::<SnapshotSchedule>().unwrap(), 4)
+            .unwrap();
     train(&config, &data, &mut writer).unwrap();
 
     let doc = doc();

@@ -1,19 +1,19 @@
 //! `drift data info|verify|prepare NAME`.
 
 use drift_data::{DatasetSpec, LoadOptions};
+use drift_runs::Error;
 
 use crate::args::{DataAction, DataArgs, DataTarget};
-use crate::bad_input;
 
-fn options(target: &DataTarget) -> anyhow::Result<(DatasetSpec, LoadOptions)> {
+fn options(target: &DataTarget) -> Result<(DatasetSpec, LoadOptions), Error> {
     let spec: DatasetSpec =
-        target.name.parse().map_err(|e: String| bad_input(format!("data set '{}': {e}", target.name)))?;
+        target.name.parse().map_err(|e| Error::Key { key: "dataset".into(), message: format!("{e}") })?;
     let mut opts = LoadOptions::new(0);
     opts.data_dir = target.data_dir.clone();
     Ok((spec, opts))
 }
 
-pub fn run(args: DataArgs) -> anyhow::Result<()> {
+pub fn run(args: DataArgs) -> Result<(), Error> {
     match args.action {
         DataAction::Info(target) | DataAction::Verify(target) if target.name == "synthetic" => {
             println!("synthetic: generated from the run seed; no files");
@@ -31,9 +31,9 @@ pub fn run(args: DataArgs) -> anyhow::Result<()> {
 }
 
 /// Loads the data set (decompressing or decoding it into the cache) and says what it holds.
-fn prepare(target: &DataTarget) -> anyhow::Result<()> {
+fn prepare(target: &DataTarget) -> Result<(), Error> {
     let (spec, opts) = options(target)?;
-    let data = drift_data::prepare(&spec, &opts).map_err(|e| bad_input(e.to_string()))?;
+    let data = drift_data::prepare(&spec, &opts)?;
     for warning in &data.warnings {
         eprintln!("drift: warning: {warning}");
     }
@@ -49,9 +49,9 @@ fn prepare(target: &DataTarget) -> anyhow::Result<()> {
     Ok(())
 }
 /// Prints one line per file; with `hash`, fails (exit 2) unless every checksum is known and right.
-fn report(target: &DataTarget, hash: bool) -> anyhow::Result<()> {
+fn report(target: &DataTarget, hash: bool) -> Result<(), Error> {
     let (spec, opts) = options(target)?;
-    let files = drift_data::inspect(&spec, &opts, hash).map_err(|e| bad_input(e.to_string()))?;
+    let files = drift_data::inspect(&spec, &opts, hash)?;
     let mut bad = Vec::new();
     for f in &files {
         println!(
@@ -67,7 +67,7 @@ fn report(target: &DataTarget, hash: bool) -> anyhow::Result<()> {
         }
     }
     if !bad.is_empty() {
-        return Err(bad_input(format!("{}: {}", spec, bad.join(", "))));
+        return Err(Error::Checksums { dataset: spec.to_string(), files: bad });
     }
     Ok(())
 }

@@ -7,9 +7,8 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
+use drift_runs::{Error, Planned, SweepEvents};
 use drift_train::{EpochRecord, Observer, ObserverError, Params, RunSummary, Shard};
-
-use crate::run::Planned;
 
 pub struct Progress {
     bar: Option<ProgressBar>,
@@ -88,7 +87,6 @@ impl Observer for Progress {
 pub struct SweepProgress {
     bar: Option<ProgressBar>,
     state: Mutex<SweepCounts>,
-    shard: Shard,
     started: Instant,
 }
 
@@ -96,13 +94,13 @@ struct SweepCounts {
     done: usize,
     total: usize,
     skipped: usize,
+    shard: Shard,
 }
 
 impl SweepProgress {
-    /// `runs` to train now (of total cost `cost`), `skipped` finished before.
-    pub fn new(runs: usize, skipped: usize, cost: u64, shard: Shard) -> Self {
+    pub fn new() -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = ProgressBar::with_draw_target(Some(cost.max(1)), ProgressDrawTarget::stderr_with_hz(4));
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(4));
             bar.set_style(
                 ProgressStyle::with_template("{prefix} [{bar:30}] {percent:>3}% · {msg} · ETA {eta}")
                     .expect("valid template")
@@ -110,16 +108,15 @@ impl SweepProgress {
             );
             bar
         });
-        let shard_note = if shard == Shard::ALL { String::new() } else { format!(" (shard {shard})") };
-        eprintln!("sweep{shard_note}: {runs} runs to train, {skipped} already finished");
-        let progress = SweepProgress {
-            bar,
-            state: Mutex::new(SweepCounts { done: 0, total: runs, skipped }),
-            shard,
-            started: Instant::now(),
-        };
-        progress.set_prefix();
-        progress
+        let state = Mutex::new(SweepCounts { done: 0, total: 0, skipped: 0, shard: Shard::ALL });
+        SweepProgress { bar, state, started: Instant::now() }
+    }
+
+    fn shard_note(&self) -> String {
+        match self.state.lock().expect("progress state").shard {
+            Shard::ALL => String::new(),
+            shard => format!(" (shard {shard})"),
+        }
     }
 
     fn set_prefix(&self) {
@@ -129,36 +126,43 @@ impl SweepProgress {
         }
     }
 
-    /// The observer of one run, moving the bar as its batches go by.
-    pub fn ticker<'a>(&'a self, run: &Planned, cost: u64) -> RunTicker<'a> {
-        let c = &run.resolved.config;
-        let label = format!(
-            "{} W={} seed {}{}",
-            c.dataset,
-            c.width,
-            c.seed,
-            c.mask.map(|m| format!(" mask {m}")).unwrap_or_default()
-        );
-        if self.bar.is_none() {
-            eprintln!("sweep: start {} ({label}, {} epochs)", run.run_id(), c.epochs);
-        }
-        RunTicker {
-            progress: self,
-            label,
-            epochs: c.epochs,
-            cost_per_epoch: cost / u64::from(c.epochs.max(1)),
-            credited: 0,
-        }
-    }
-
     fn line(&self, text: String) {
         match &self.bar {
             Some(bar) => bar.println(text),
             None => eprintln!("{text}"),
         }
     }
+}
 
-    pub fn finished(&self, run: &Planned, summary: &RunSummary) {
+impl SweepEvents for SweepProgress {
+    fn warning(&self, text: &str) {
+        self.line(format!("drift: warning: {text}"));
+    }
+
+    fn planned(&self, runs: usize, finished: usize, cost: u64, shard: Shard) {
+        *self.state.lock().expect("progress state") = SweepCounts { done: 0, total: runs, skipped: finished, shard };
+        if let Some(bar) = &self.bar {
+            bar.set_length(cost.max(1));
+        }
+        eprintln!("sweep{}: {runs} runs to train, {finished} already finished", self.shard_note());
+        self.set_prefix();
+    }
+
+    fn started<'a>(&'a self, run: &Planned) -> Box<dyn Observer + 'a> {
+        let c = &run.resolved.config;
+        if self.bar.is_none() {
+            eprintln!("sweep: start {} ({}, {} epochs)", run.run_id(), run.label(), c.epochs);
+        }
+        Box::new(RunTicker {
+            progress: self,
+            label: run.label(),
+            epochs: c.epochs,
+            cost_per_epoch: run.cost() / u64::from(c.epochs.max(1)),
+            credited: 0,
+        })
+    }
+
+    fn finished(&self, run: &Planned, summary: &RunSummary) {
         let (done, total) = {
             let mut s = self.state.lock().expect("progress state");
             s.done += 1;
@@ -174,8 +178,7 @@ impl SweepProgress {
         ));
     }
 
-    /// A run this process does not train after all (another process has it).
-    pub fn passed(&self, run: &Planned, why: &str) {
+    fn passed(&self, run: &Planned, why: &str) {
         {
             let mut s = self.state.lock().expect("progress state");
             s.total -= 1;
@@ -185,18 +188,18 @@ impl SweepProgress {
         self.line(format!("sweep: run {} {why}; skipped", run.run_id()));
     }
 
-    pub fn failed(&self, run: &Planned, error: &anyhow::Error) {
-        self.line(format!("sweep: run {} FAILED: {error:#}", run.run_id()));
+    fn failed(&self, run: &Planned, error: &Error) {
+        self.line(format!("sweep: run {} FAILED: {error}", run.run_id()));
     }
 
-    pub fn done(&self) {
+    fn done(&self) {
+        let note = self.shard_note();
         let s = self.state.lock().expect("progress state");
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
-        let shard_note = if self.shard == Shard::ALL { String::new() } else { format!(" (shard {})", self.shard) };
         eprintln!(
-            "sweep{shard_note}: {} runs trained in {:.1} s, {} were already finished",
+            "sweep{note}: {} runs trained in {:.1} s, {} were already finished",
             s.done,
             self.started.elapsed().as_secs_f64(),
             s.skipped

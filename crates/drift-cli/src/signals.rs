@@ -30,10 +30,6 @@ pub fn stop_flag() -> &'static AtomicBool {
     &flags().stop
 }
 
-pub fn stopping() -> bool {
-    stop_flag().load(Ordering::Relaxed)
-}
-
 /// The exit status of a process that stopped on request.
 pub fn exit_status() -> u8 {
     if flags().terminate.load(Ordering::Relaxed) {
@@ -42,15 +38,3 @@ pub fn exit_status() -> u8 {
         130
     }
 }
-
-/// The error of a command that stopped on request, with a checkpoint to resume from.
-#[derive(Debug)]
-pub struct Interrupted(pub String);
-
-impl std::fmt::Display for Interrupted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Interrupted {}

@@ -6,6 +6,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use drift_analysis::layout::TableFile;
+use drift_analysis::RunDir;
+
 const TRAIN_IMAGES: &str = "train-images-idx3-ubyte";
 const TRAIN_LABELS: &str = "train-labels-idx1-ubyte";
 const TEST_IMAGES: &str = "t10k-images-idx3-ubyte";
@@ -119,7 +122,7 @@ fn valid_idx_data_trains() {
     let case = Case::new();
     let output = case.drift(&[]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    assert!(case.out().join("runs.parquet").is_file());
+    assert!(RunDir::new(case.out()).table(TableFile::Runs).is_file());
 }
 
 #[test]
@@ -263,11 +266,11 @@ fn config_file_errors_name_the_file_and_key() {
 fn a_finished_run_is_never_overwritten() {
     let case = Case::new();
     assert!(case.drift(&[]).status.success());
-    let before = fs::read(case.out().join("runs.parquet")).unwrap();
+    let before = fs::read(RunDir::new(case.out()).table(TableFile::Runs)).unwrap();
     let output = case.drift(&[]);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("not empty"));
-    assert_eq!(fs::read(case.out().join("runs.parquet")).unwrap(), before);
+    assert_eq!(fs::read(RunDir::new(case.out()).table(TableFile::Runs)).unwrap(), before);
 }
 
 #[test]
@@ -404,12 +407,12 @@ fn a_full_disk_stops_the_run_keeps_the_checkpoint_and_resume_continues() {
         assert_eq!(full.status.code(), Some(1), "{stderr}");
         assert!(stderr.contains("No space left on device") && stderr.contains(&out.display().to_string()), "{stderr}");
         // The last good checkpoint is there, and every file under a final name is whole.
-        assert!(out.join(drift_analysis::CHECKPOINT_FILE).is_file());
-        assert!(!out.join("runs.parquet").exists());
-        let snapshots = drift_analysis::read::snapshot_epochs(&out);
+        let run = RunDir::new(&out);
+        assert!(run.checkpoint_path().is_file() && !run.is_finished());
+        let snapshots = run.snapshot_epochs();
         assert!(!snapshots.is_empty() && snapshots.len() < 13, "{snapshots:?}");
         for epoch in &snapshots {
-            let path = out.join("snapshots").join(format!("epoch={epoch:06}.parquet"));
+            let path = run.snapshot_path(*epoch);
             drift_analysis::read::read_weight_matrix(&path, 2).unwrap_or_else(|e| panic!("{e}"));
         }
         // Space is back: the run continues and ends as if nothing had happened.
@@ -418,8 +421,8 @@ fn a_full_disk_stops_the_run_keeps_the_checkpoint_and_resume_continues() {
         let resumed = train(&out, &["--resume"]);
         assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
         for epoch in 0..=12 {
-            let name = format!("snapshots/epoch={epoch:06}.parquet");
-            assert_eq!(fs::read(out.join(&name)).unwrap(), fs::read(reference.join(&name)).unwrap(), "{name}");
+            let [a, b] = [&out, &reference].map(|dir| fs::read(RunDir::new(dir).snapshot_path(epoch)).unwrap());
+            assert!(a == b, "snapshot of epoch {epoch}");
         }
     });
 }

@@ -8,7 +8,9 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use drift_analysis::layout::TableFile;
 use drift_analysis::read::{read_sweep, RunTables};
+use drift_analysis::{RunDir, SweepDir};
 
 const SWEEP: &str = r#"
 dataset = "synthetic"
@@ -42,11 +44,11 @@ fn sweep(file: &Path, out: &Path, extra: &[&str]) -> Output {
 
 /// Tables of a sweep by run id, wall-clock columns zeroed.
 fn tables(dir: &Path) -> BTreeMap<String, RunTables> {
-    read_sweep(dir)
+    read_sweep(&SweepDir::new(dir))
         .unwrap()
         .into_iter()
         .map(|mut t| {
-            t.dir = Default::default();
+            t.dir = RunDir::new("");
             t.run.wall_seconds = 0.0;
             t.history.iter_mut().for_each(|h| h.seconds = 0.0);
             (t.run_id.clone(), t)
@@ -66,19 +68,19 @@ fn three_shards_make_the_whole_sweep() {
     for shard in ["1/3", "2/3", "3/3"] {
         let out = sweep(&file, &sharded, &["--shard", shard]);
         assert!(out.status.success(), "{}", stderr(&out));
-        per_shard.push(fs::read_dir(sharded.join("runs")).unwrap().count());
+        per_shard.push(SweepDir::new(&sharded).runs().unwrap().len());
     }
     assert_eq!(per_shard, [3, 5, 7], "disjoint slices of 7 runs");
     let (a, b) = (tables(&whole), tables(&sharded));
     assert_eq!(a.len(), 7);
     assert_eq!(a, b, "identical tables but for the wall-clock columns");
     for id in a.keys() {
-        for epoch in ["epoch=000000.parquet", "epoch=000002.parquet", "epoch=000004.parquet"] {
-            let path = |root: &Path| root.join("runs").join(id).join("snapshots").join(epoch);
+        for epoch in [0, 2, 4] {
+            let path = |root: &Path| SweepDir::new(root).run(id).snapshot_path(epoch);
             assert_eq!(fs::read(path(&whole)).unwrap(), fs::read(path(&sharded)).unwrap(), "{id} {epoch}");
         }
     }
-    assert_eq!(fs::read_to_string(sharded.join("sweep.toml")).unwrap(), SWEEP);
+    assert_eq!(fs::read_to_string(SweepDir::new(&sharded).sweep_file()).unwrap(), SWEEP);
 }
 
 #[test]
@@ -89,15 +91,15 @@ fn resume_skips_finished_runs_and_restarts_unfinished_ones() {
     let out_dir = tmp.path().join("out");
     assert!(sweep(&file, &out_dir, &["--shard", "1/2"]).status.success());
     // An unfinished run: a folder without runs.parquet.
-    let victim = fs::read_dir(out_dir.join("runs")).unwrap().next().unwrap().unwrap().path();
-    fs::remove_file(victim.join("runs.parquet")).unwrap();
+    let victim = SweepDir::new(&out_dir).runs().unwrap().remove(0);
+    fs::remove_file(victim.table(TableFile::Runs)).unwrap();
     let again = sweep(&file, &out_dir, &[]);
     assert_eq!(again.status.code(), Some(2), "existing runs need --resume");
     assert!(stderr(&again).contains("--resume"), "{}", stderr(&again));
     let resumed = sweep(&file, &out_dir, &["--resume"]);
     assert!(resumed.status.success(), "{}", stderr(&resumed));
     assert!(stderr(&resumed).contains("4 runs to train, 3 already finished"), "{}", stderr(&resumed));
-    assert_eq!(read_sweep(&out_dir).unwrap().len(), 7);
+    assert_eq!(read_sweep(&SweepDir::new(&out_dir)).unwrap().len(), 7);
     let noop = sweep(&file, &out_dir, &["--resume"]);
     assert!(stderr(&noop).contains("0 runs to train, 7 already finished"), "{}", stderr(&noop));
 }
@@ -202,7 +204,7 @@ fn diverging_runs_are_results_and_the_sweep_goes_on() {
     let out_dir = tmp.path().join("out");
     let out = sweep(&file, &out_dir, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let runs = read_sweep(&out_dir).unwrap();
+    let runs = read_sweep(&SweepDir::new(&out_dir)).unwrap();
     assert_eq!(runs.len(), 4, "every run finished");
     for run in &runs {
         let diverging = run.run.lr > 1.0;

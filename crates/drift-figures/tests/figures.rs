@@ -9,7 +9,7 @@ use drift_analysis::claims::mask_trace;
 use drift_analysis::read::{read_sweep, RunTables};
 use drift_analysis::setting::by_setting;
 use drift_analysis::tables::{HistoryRow, RunRow};
-use drift_analysis::{RunMeta, RunWriter, SnapshotSchedule};
+use drift_analysis::{RunMeta, RunWriter, SnapshotSchedule, SweepDir};
 use drift_data::synthetic::SyntheticConfig;
 use drift_data::{DatasetSpec, LoadOptions};
 use drift_train::{train, TrainConfig};
@@ -41,7 +41,7 @@ fn fixture_sweep(dir: &Path) {
     });
     for config in configs {
         let meta = RunMeta::new(&config, &data, 300, "fixture");
-        let out = dir.join("runs").join(&meta.run_id);
+        let out = SweepDir::new(dir).run(&meta.run_id);
         let mut writer = RunWriter::create(&out, meta, "every:2".parse::<SnapshotSchedule>().unwrap(), 10).unwrap();
         train(&config, &data, &mut writer).unwrap();
     }
@@ -58,7 +58,7 @@ fn png_size(bytes: &[u8]) -> (u32, u32) {
 fn every_figure_is_a_valid_png_and_svg_of_its_size() {
     let dir = tempfile::tempdir().unwrap();
     fixture_sweep(dir.path());
-    let runs = read_sweep(dir.path()).unwrap();
+    let runs = read_sweep(&SweepDir::new(dir.path())).unwrap();
     assert_eq!(runs.len(), 7);
     let mut masks = BTreeMap::new();
     for run in &runs {
@@ -117,7 +117,7 @@ fn run(width: i64, lr: f64, seed: u64, train: &[f64]) -> RunTables {
         .collect();
     let min = train.iter().copied().fold(f64::INFINITY, f64::min);
     RunTables {
-        dir: "/nonexistent".into(),
+        dir: drift_analysis::RunDir::new("/nonexistent"),
         run_id: format!("w{width}lr{lr}s{seed}"),
         run: RunRow {
             dataset: "fixture".into(),

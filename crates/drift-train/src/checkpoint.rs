@@ -42,6 +42,8 @@ pub enum CheckpointError {
     Version { found: String, expected: String },
     #[error("belongs to run {found}, not to run {expected} (another configuration)")]
     OtherRun { found: String, expected: String },
+    #[error("cannot be read ({0}); it is left as it is")]
+    Unreadable(String),
 }
 
 fn put_str(out: &mut Vec<u8>, s: &str) {

@@ -111,6 +111,12 @@ impl FromStr for Sweep {
             Some(other) => return Err(SweepError(format!("description: expected a string, got {}", other.type_str()))),
         };
         let grids = match table.remove("grid") {
+            // A file of comments (or an empty one) would otherwise be one run of all defaults.
+            None if table.is_empty() => {
+                return Err(SweepError(
+                    "holds no run keys: expected keys such as `width = [64, 128]` or [[grid]] tables".into(),
+                ))
+            }
             None => vec![Table::new()],
             Some(Value::Array(items)) if !items.is_empty() => items
                 .into_iter()
@@ -250,6 +256,10 @@ mod tests {
     fn errors_name_the_grid_and_key() {
         let err = "[[grid]]\nwidth = 4\n[[grid]]\nwidht = 4".parse::<Sweep>().unwrap_err().0;
         assert!(err.contains("grid 2") && err.contains("widht"), "{err}");
+        for nothing in ["", "# only a comment\n", "description = \"empty\"\n"] {
+            let err = nothing.parse::<Sweep>().unwrap_err().0;
+            assert!(err.starts_with("holds no run keys"), "{err}");
+        }
         let err = "width = []".parse::<Sweep>().unwrap_err().0;
         assert!(err.contains("width: empty list"), "{err}");
         let err = "a = [1,2,3,4,5,6,7,8,9,10]\nb = [1,2,3,4,5,6,7,8,9,10]\nc = [1,2,3,4,5,6,7,8,9,10]\nd = [1,2,3,4,5,6,7,8,9,10]\ne = [1,2,3,4,5,6,7,8,9,10]\nf = [1,2]"

@@ -24,9 +24,10 @@ const EVAL_ROWS: usize = 1000;
 pub enum TrainError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The configuration does not fit the data (a bad `--train-size`, say).
-    #[error("{0}")]
-    DataMismatch(String),
+    /// The configuration does not fit the data (a bad `--train-size`, say), or a checkpoint does
+    /// not fit the configuration; `key` names the option or file at fault.
+    #[error("{key}: {message}")]
+    DataMismatch { key: &'static str, message: String },
     #[error("cannot start {threads} worker threads: {message}")]
     Threads { threads: usize, message: String },
     #[error("{0}")]
@@ -255,19 +256,19 @@ pub fn effective_train_size(config: &TrainConfig, data: &Dataset) -> Result<usiz
     let available = data.train.len();
     let n = match config.train_size {
         Some(n) if n > available => {
-            return Err(TrainError::DataMismatch(format!(
-                "train-size: {n} exceeds the {available} training samples of {}",
-                data.name
-            )))
+            return Err(TrainError::DataMismatch {
+                key: "train-size",
+                message: format!("{n} exceeds the {available} training samples of {}", data.name),
+            })
         }
         Some(n) => n,
         None => available,
     };
     if config.batch_size > n {
-        return Err(TrainError::DataMismatch(format!(
-            "batch: {} is larger than the {n} training samples used",
-            config.batch_size
-        )));
+        return Err(TrainError::DataMismatch {
+            key: "batch",
+            message: format!("{} is larger than the {n} training samples used", config.batch_size),
+        });
     }
     Ok(n)
 }
@@ -293,9 +294,10 @@ fn run(
             let expected: Vec<(usize, usize)> = sizes.windows(2).map(|p| (p[0], p[1])).collect();
             let found: Vec<(usize, usize)> = state.params.layers.iter().map(|l| (l.fan_in, l.fan_out)).collect();
             if found != expected || state.init.layers.len() != expected.len() {
-                return Err(TrainError::DataMismatch(format!(
-                    "checkpoint: layer sizes {found:?}, expected {expected:?}"
-                )));
+                return Err(TrainError::DataMismatch {
+                    key: "checkpoint",
+                    message: format!("layer sizes {found:?}, expected {expected:?}"),
+                });
             }
             state
         }

@@ -78,13 +78,13 @@ pub fn mask_persistence(
     for run in [pick(false), pick(true)].into_iter().flatten() {
         let mut images = Vec::new();
         let trace = masks[&run.run_id].clone();
-        let epochs = snapshot_epochs(&run.dir);
+        let epochs = run.dir.snapshot_epochs();
         let shown = match run.run.divergence_epoch {
             Some(d) => around(&epochs, d as u32),
             None => four_epochs(&epochs),
         };
         for epoch in shown {
-            let m = read_weight_matrix(&RunWriter::snapshot_path(&run.dir, epoch), HIDDEN_LAYER)?;
+            let m = read_weight_matrix(&run.dir.snapshot_path(epoch), HIDDEN_LAYER)?;
             let v = trace.iter().find(|p| p.epoch == epoch as i32).map_or(f64::NAN, |p| p.visibility);
             images.push((epoch as i32, pool_abs(&m, 128), v));
         }

@@ -13,9 +13,8 @@ use drift_analysis::claims::{
     by_width, deviation_at_levels, deviation_jump, diverged, last_conditional, layer_weights, mean_std,
     rel_change_slope, LevelDeviation, MaskPoint, Statistic, HIDDEN_LAYER, VISIBLE,
 };
-use drift_analysis::read::{read_weight_matrix, snapshot_epochs, Matrix, RunTables};
+use drift_analysis::read::{read_weight_matrix, Matrix, RunTables};
 use drift_analysis::regimes::classify_run;
-use drift_analysis::RunWriter;
 
 use crate::text::Texted;
 use crate::viridis;
