@@ -36,6 +36,7 @@ use std::str::FromStr;
 
 use memmap2::Mmap;
 
+mod cache;
 mod checksums;
 pub mod hasy;
 pub mod idx;

@@ -129,6 +129,7 @@ fn load_idx(location: &Location, cache_dir: &Path) -> Result<Dataset, DataError>
     let test_images = open(test_images)?;
     let test_labels = open(test_labels)?;
     let files = [&train_images, &train_labels, &test_images, &test_labels];
+    let mut warnings: Vec<String> = files.iter().filter_map(|f| f.rebuilt.clone()).collect();
     // Structure is checked before checksums: its messages say more about what is wrong.
     let hashes: Vec<(PathBuf, String)> = files.iter().map(|f| (f.path.clone(), f.sha256.clone())).collect();
     let source = format!(
@@ -161,7 +162,6 @@ fn load_idx(location: &Location, cache_dir: &Path) -> Result<Dataset, DataError>
     let train = split(train_images, train_labels, limit)?;
     let test = split(test_images, test_labels, limit)?;
 
-    let mut warnings = Vec::new();
     for ((_, name), (path, sha256)) in idx::FILES.iter().zip(&hashes) {
         check_official(location.official, name, path, sha256, &mut warnings)?;
     }
@@ -374,6 +374,26 @@ mod tests {
     }
 
     #[test]
+    fn a_damaged_cache_entry_is_rebuilt_not_blamed_on_the_data() {
+        let dir = tempfile::tempdir().unwrap();
+        fake_set(dir.path());
+        let raw = dir.path().join("train-images-idx3-ubyte");
+        fs::write(dir.path().join("train-images-idx3-ubyte.gz"), gzip(&fs::read(&raw).unwrap())).unwrap();
+        fs::remove_file(raw).unwrap();
+        let spec = DatasetSpec::Idx(dir.path().to_path_buf());
+        let fresh = load(&spec, &options(dir.path())).unwrap();
+        let entry = crate::idx::tests::only_entry(&dir.path().join("cache"));
+        // Cut into the IDX data: read as it is, this would be "header promises 24 bytes…".
+        let bytes = fs::read(&entry).unwrap();
+        fs::write(&entry, &bytes[..20]).unwrap();
+        let data = load(&spec, &options(dir.path())).unwrap();
+        assert_eq!(data.warnings.len(), fresh.warnings.len() + 1, "{:?}", data.warnings);
+        let rebuilt = format!("cache file {}: 20 bytes, but 40 when it was made; rebuilt from ", entry.display());
+        assert!(data.warnings[0].starts_with(&rebuilt), "{:?}", data.warnings);
+        assert_eq!(data.train.image(5), &[200; 4]);
+    }
+
+    #[test]
     fn label_count_must_match_image_count() {
         let dir = tempfile::tempdir().unwrap();
         fake_set(dir.path());
@@ -490,7 +510,7 @@ mod tests {
         let as_idx = load(&DatasetSpec::Idx(FASHION_DIR.into()), &opts).unwrap();
         assert!(as_idx.warnings.is_empty(), "{:?}", as_idx.warnings);
         assert_eq!((as_idx.classes, as_idx.train.image(123)), (10, data.train.image(123)));
-        assert_eq!(fs::read_dir(cache.path().join("idx")).unwrap().count(), 4);
+        assert_eq!(fs::read_dir(cache.path().join("idx")).unwrap().count(), 8, "4 entries and their records");
         let report = inspect(&DatasetSpec::FashionMnist, &opts, true).unwrap();
         assert!(report.iter().all(|f| f.status == "ok" && f.sha256 == f.expected_sha256), "{report:?}");
     }
