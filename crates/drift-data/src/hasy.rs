@@ -62,6 +62,10 @@ pub fn load(dir: &Path, fold: u32, cache_dir: &Path) -> Result<Dataset, DataErro
     let fold_dir = fold_dir(dir, fold)?;
     let train = Listing::read(dir, &fold_dir, "train.csv", &symbols)?;
     let test = Listing::read(dir, &fold_dir, "test.csv", &symbols)?;
+    let train_labels: Vec<u16> = train.images.iter().map(|i| i.label).collect();
+    if let Some(reason) = crate::single_class(&train_labels) {
+        return Err(format_error(&train.csv, reason));
+    }
     let train_png = read_images(&train)?;
     let test_png = read_images(&test)?;
 
@@ -719,6 +723,14 @@ mod tests {
                 &["train.csv", "line 2", "'hasy-data/none.png' not found"],
             ),
             (|d| fs::write(d.join(TEST), "path,symbol_id\n").unwrap(), 1, &["test.csv", "the split is empty"]),
+            (
+                |d| {
+                    let rows = "../../hasy-data/v2-00000.png,31\n../../hasy-data/v2-00003.png,31\n";
+                    fs::write(d.join(TRAIN), format!("path,symbol_id\n{rows}")).unwrap()
+                },
+                1,
+                &["train.csv", "all 2 training labels are 0: a single class"],
+            ),
             (
                 |d| fs::write(d.join("hasy-data/v2-00002.png"), "no png").unwrap(),
                 1,

@@ -77,6 +77,20 @@ pub enum DataError {
     Unavailable { dataset: String, reason: String },
 }
 
+/// Why training labels that all hold one class are refused (`None` if they hold two or more):
+/// every network reaches zero loss on them by ignoring its input, so a run would measure
+/// nothing.
+pub(crate) fn single_class(labels: &[u16]) -> Option<String> {
+    let (&first, rest) = labels.split_first()?;
+    rest.iter().all(|&l| l == first).then(|| {
+        format!(
+            "all {} training labels are {first}: a single class, from which nothing can be learned \
+             (a data set needs at least two classes in its training labels)",
+            labels.len()
+        )
+    })
+}
+
 /// Where a split's pixels live: generated in memory, or in a mapped IDX file after its header.
 enum Pixels {
     Owned(Vec<u8>),

@@ -159,17 +159,69 @@ fn load_idx(location: &Location, cache_dir: &Path) -> Result<Dataset, DataError>
         });
     }
     let limit = location.official.map(|set| (set, MNIST_CLASSES));
+    let labels_paths = (train_labels.path.clone(), test_labels.path.clone());
     let train = split(train_images, train_labels, limit)?;
     let test = split(test_images, test_labels, limit)?;
+    if let Some(reason) = crate::single_class(train.labels()) {
+        return Err(DataError::Format { path: labels_paths.0, reason });
+    }
+    let classes = match limit {
+        Some((_, classes)) => classes,
+        None => infer_classes((&labels_paths.0, train.labels()), (&labels_paths.1, test.labels()), &mut warnings)?,
+    };
 
     for ((_, name), (path, sha256)) in idx::FILES.iter().zip(&hashes) {
         check_official(location.official, name, path, sha256, &mut warnings)?;
     }
-    let classes = match limit {
-        Some((_, classes)) => classes,
-        None => train.labels().iter().chain(test.labels()).map(|&l| usize::from(l) + 1).max().unwrap_or(0),
-    };
     Ok(Dataset { name: location.name.clone(), input_dim: train.dim(), train, test, classes, source, warnings })
+}
+
+/// The class count of an `idx:` set, whose files do not say it: the largest label plus one.
+/// Refused when that is more than twice the number of distinct training labels, since such
+/// labels are not class indices (255 for "unknown" would make 256 classes, most of them never
+/// seen); a class below the largest without a training sample is a warning.
+fn infer_classes(
+    (train_path, train): (&Path, &[u16]),
+    (test_path, test): (&Path, &[u16]),
+    warnings: &mut Vec<String>,
+) -> Result<usize, DataError> {
+    let (train_max, test_max) = (train.iter().max().copied(), test.iter().max().copied());
+    let (path, max) = match (train_max, test_max) {
+        (Some(a), Some(b)) if b > a => (test_path, b),
+        (Some(a), _) => (train_path, a),
+        (None, _) => return Ok(0),
+    };
+    let classes = usize::from(max) + 1;
+    let mut seen = vec![false; classes];
+    train.iter().for_each(|&l| seen[usize::from(l)] = true);
+    let distinct = seen.iter().filter(|&&s| s).count();
+    if classes > 2 * distinct {
+        let held = if path == train_path {
+            format!("the file holds only {distinct} distinct labels")
+        } else {
+            format!("the training labels ({}) hold only {distinct} distinct labels", train_path.display())
+        };
+        let reason = format!(
+            "largest label {max} implies {classes} classes, but {held}; labels must be class indices \
+             0..C-1, with at most half of the classes missing from training"
+        );
+        return Err(DataError::Format { path: path.to_path_buf(), reason });
+    }
+    let missing: Vec<String> = (0..classes).filter(|&c| !seen[c]).map(|c| c.to_string()).collect();
+    if !missing.is_empty() {
+        const SHOWN: usize = 10;
+        let more = missing.len().saturating_sub(SHOWN);
+        let mut list = missing[..missing.len().min(SHOWN)].join(", ");
+        if more > 0 {
+            list.push_str(&format!(" and {more} more"));
+        }
+        warnings.push(format!(
+            "{}: {} of the {classes} classes (labels 0..={max}) have no training sample: {list}",
+            train_path.display(),
+            missing.len()
+        ));
+    }
+    Ok(classes)
 }
 
 /// Pairs an images file with its labels file, checking counts and (for named sets) label range.
@@ -412,9 +464,83 @@ mod tests {
         let e = load(&DatasetSpec::Mnist, &options(dir.path())).unwrap_err().to_string();
         let labels = dir.path().join("t10k-labels-idx1-ubyte");
         assert!(e.starts_with(&format!("{}: label 10 at index 1 is out of range", labels.display())), "{e}");
-        // Under idx: the same file simply has 11 classes.
-        let data = load(&DatasetSpec::Idx(dir.path().to_path_buf()), &options(dir.path())).unwrap();
-        assert_eq!(data.classes, 11);
+        // Under idx: the same file would imply 11 classes, of which training has 4: refused too.
+        let e = idx_err(dir.path());
+        assert!(e.starts_with(&format!("{}: largest label 10 implies 11 classes", labels.display())), "{e}");
+    }
+
+    /// Writes the training labels of `fake_set` (6 samples) as `train` and the test labels
+    /// (4 samples) as `test`.
+    fn relabel(dir: &Path, train: [u8; 6], test: [u8; 4]) {
+        fs::write(dir.join("train-labels-idx1-ubyte"), idx_bytes(&[6], &train)).unwrap();
+        fs::write(dir.join("t10k-labels-idx1-ubyte"), idx_bytes(&[4], &test)).unwrap();
+    }
+
+    #[test]
+    fn training_labels_of_a_single_class_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        fake_set(dir.path());
+        relabel(dir.path(), [2; 6], [0, 1, 2, 3]);
+        let labels = dir.path().join("train-labels-idx1-ubyte");
+        let want = format!("{}: all 6 training labels are 2: a single class", labels.display());
+        assert!(idx_err(dir.path()).starts_with(&want), "{}", idx_err(dir.path()));
+        // A named set too, before its checksums are looked at.
+        mnist_shaped_set(dir.path());
+        relabel(dir.path(), [7; 6], [0, 1, 2, 3]);
+        let e = load(&DatasetSpec::Mnist, &options(dir.path())).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("{}: all 6 training labels are 7", labels.display())), "{e}");
+    }
+
+    #[test]
+    fn idx_labels_far_above_the_labels_present_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        fake_set(dir.path());
+        let (train, test) = (dir.path().join("train-labels-idx1-ubyte"), dir.path().join("t10k-labels-idx1-ubyte"));
+        // 255 for "unknown" among 0..=2: 256 classes from 4 distinct labels.
+        relabel(dir.path(), [0, 1, 2, 255, 0, 1], [0, 1, 2, 0]);
+        let e = idx_err(dir.path());
+        let want = format!(
+            "{}: largest label 255 implies 256 classes, but the file holds only 4 distinct labels",
+            train.display()
+        );
+        assert!(e.starts_with(&want), "{e}");
+        // The largest label in the test file: that file is named, with the training count.
+        relabel(dir.path(), [0, 1, 2, 3, 0, 1], [0, 1, 2, 9]);
+        let e = idx_err(dir.path());
+        let want = format!(
+            "{}: largest label 9 implies 10 classes, but the training labels ({}) hold only 4 distinct labels",
+            test.display(),
+            train.display()
+        );
+        assert!(e.starts_with(&want), "{e}");
+    }
+
+    #[test]
+    fn idx_classes_without_training_samples_are_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        fake_set(dir.path());
+        let spec = DatasetSpec::Idx(dir.path().to_path_buf());
+        // Twice as many classes as training labels present is the most accepted.
+        relabel(dir.path(), [0, 3, 0, 3, 0, 3], [0, 1, 2, 3]);
+        let data = load(&spec, &options(dir.path())).unwrap();
+        assert_eq!(data.classes, 4);
+        let train = dir.path().join("train-labels-idx1-ubyte");
+        let want = format!("{}: 2 of the 4 classes (labels 0..=3) have no training sample: 1, 2", train.display());
+        assert!(data.warnings.contains(&want), "{:?}", data.warnings);
+        // A full set of classes gives no such warning.
+        fake_set(dir.path());
+        let data = load(&spec, &options(dir.path())).unwrap();
+        assert!(!data.warnings.iter().any(|w| w.contains("no training sample")), "{:?}", data.warnings);
+    }
+
+    #[test]
+    fn a_long_list_of_empty_classes_is_cut_short() {
+        let mut warnings = Vec::new();
+        let train: Vec<u16> = (0..21).chain([40]).collect();
+        let classes = infer_classes((Path::new("tr"), &train), (Path::new("te"), &[0]), &mut warnings).unwrap();
+        assert_eq!(classes, 41);
+        let list = "21, 22, 23, 24, 25, 26, 27, 28, 29, 30 and 9 more";
+        assert_eq!(warnings, [format!("tr: 19 of the 41 classes (labels 0..=40) have no training sample: {list}")]);
     }
 
     #[test]

@@ -181,6 +181,10 @@ pub fn generate(seed: u64, config: &SyntheticConfig) -> Result<Dataset, DataErro
     config.validate()?;
     let protos = prototypes(seed, config);
     let train = split(seed, "train", config.train, config, &protos);
+    if let Some(reason) = crate::single_class(train.labels()) {
+        let reason = format!("{reason}; draw more training samples (synthetic-train)");
+        return Err(DataError::Unavailable { dataset: "synthetic".into(), reason });
+    }
     let test = split(seed, "test", config.test, config, &protos);
     Ok(Dataset {
         name: "synthetic".into(),
@@ -458,6 +462,13 @@ mod tests {
         // Expected share: 0.5 * 9/10 = 0.45.
         let share = changed as f64 / clean.train.len() as f64;
         assert!((0.40..0.50).contains(&share), "share {share}");
+    }
+
+    #[test]
+    fn a_training_set_of_one_class_is_refused() {
+        let e = generate(1, &SyntheticConfig { train: 1, ..small() }).unwrap_err().to_string();
+        assert!(e.starts_with("synthetic: all 1 training labels are ") && e.ends_with("(synthetic-train)"), "{e}");
+        assert!(generate(1, &SyntheticConfig { train: 40, ..small() }).is_ok());
     }
 
     #[test]
