@@ -6,8 +6,7 @@ use crate::args::{DataAction, DataArgs, DataTarget};
 use crate::bad_input;
 
 fn options(target: &DataTarget) -> anyhow::Result<(DatasetSpec, LoadOptions)> {
-    let spec: DatasetSpec =
-        target.name.parse().map_err(|e: String| bad_input(format!("data set '{}': {e}", target.name)))?;
+    let spec: DatasetSpec = target.name.parse().map_err(|e| bad_input(format!("data set '{}': {e}", target.name)))?;
     let mut opts = LoadOptions::new(0);
     opts.data_dir = target.data_dir.clone();
     Ok((spec, opts))

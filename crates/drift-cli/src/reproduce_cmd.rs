@@ -137,7 +137,7 @@ fn report(
 
 /// Whether a data set can be loaded here; the reason if not.
 fn availability(keys_dataset: &str, data_dir: Option<PathBuf>) -> Result<(), String> {
-    let spec: DatasetSpec = keys_dataset.parse()?;
+    let spec = keys_dataset.parse::<DatasetSpec>().map_err(|e| e.to_string())?;
     if spec == DatasetSpec::Synthetic {
         return Ok(());
     }

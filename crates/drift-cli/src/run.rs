@@ -52,7 +52,7 @@ fn synthetic_config(keys: &RunKeys, spec: &DatasetSpec) -> Result<SyntheticConfi
     }
     let d = SyntheticConfig::default();
     let background = match &keys.synthetic_background {
-        Some(text) => text.parse().map_err(|e: String| format!("--synthetic-background: {e}"))?,
+        Some(text) => text.parse().map_err(|e| format!("--synthetic-background: {e}"))?,
         None => d.background,
     };
     let config = SyntheticConfig {
@@ -72,10 +72,10 @@ fn synthetic_config(keys: &RunKeys, spec: &DatasetSpec) -> Result<SyntheticConfi
 pub fn resolve(keys: RunKeys) -> Result<Resolved, String> {
     let defaults = TrainConfig::default();
     let dataset = keys.dataset.clone().unwrap_or(defaults.dataset.clone());
-    let spec: DatasetSpec = dataset.parse().map_err(|e: String| format!("--dataset: {e}"))?;
+    let spec: DatasetSpec = dataset.parse().map_err(|e| format!("--dataset: {e}"))?;
     let synthetic = synthetic_config(&keys, &spec)?;
     let loss = match keys.loss {
-        Some(text) => text.parse().map_err(|e: String| format!("--loss: {e}"))?,
+        Some(text) => text.parse().map_err(|e| format!("--loss: {e}"))?,
         None => defaults.loss,
     };
     let mask = match keys.mask {
@@ -89,11 +89,11 @@ pub fn resolve(keys: RunKeys) -> Result<Resolved, String> {
         }
     };
     let kernel = match keys.kernel {
-        Some(text) => text.parse().map_err(|e: String| format!("--kernel: {e}"))?,
+        Some(text) => text.parse().map_err(|e| format!("--kernel: {e}"))?,
         None => defaults.kernel,
     };
     let input: Input = match &keys.input {
-        Some(text) => text.parse().map_err(|e: String| format!("--input: {e}"))?,
+        Some(text) => text.parse().map_err(|e| format!("--input: {e}"))?,
         None => Input::Raw,
     };
     let fold = keys.fold.unwrap_or(1);

@@ -27,7 +27,7 @@
 use rayon::prelude::*;
 
 use crate::rng::Stream;
-use crate::{DataError, Dataset, Split};
+use crate::{DataError, Dataset, ParseError, Split};
 
 /// Name and version of the generator; part of [`SyntheticConfig::describe`], so that a change
 /// to the generator changes the key of every run that used it.
@@ -89,13 +89,13 @@ impl Background {
 }
 
 impl std::str::FromStr for Background {
-    type Err = String;
+    type Err = ParseError;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, ParseError> {
         match s {
             "black" => Ok(Background::Black),
             "white" => Ok(Background::White),
-            _ => Err(format!("unknown background '{s}'; expected black or white")),
+            _ => Err(ParseError { what: "background", got: s.into(), expected: "black or white" }),
         }
     }
 }
@@ -462,6 +462,14 @@ mod tests {
         // Expected share: 0.5 * 9/10 = 0.45.
         let share = changed as f64 / clean.train.len() as f64;
         assert!((0.40..0.50).contains(&share), "share {share}");
+    }
+
+    #[test]
+    fn backgrounds_parse_by_name() {
+        assert_eq!(("black".parse(), "white".parse()), (Ok(Background::Black), Ok(Background::White)));
+        let e = "grey".parse::<Background>().unwrap_err();
+        assert_eq!(e, ParseError { what: "background", got: "grey".into(), expected: "black or white" });
+        assert_eq!(e.to_string(), "unknown background 'grey'; expected black or white");
     }
 
     #[test]
