@@ -11,20 +11,20 @@
 //! ```
 //!
 //! The PNGs are decoded once into two raw files in the cache (1024 bytes per image, in csv
-//! order), which later loads memory-map. The cache key is a SHA-256 over the three csv files and
+//! order), which later loads check against the size and SHA-256 recorded when they were made
+//! and memory-map. The cache key is a SHA-256 over the three csv files and
 //! every image the fold uses, so any change to the data gives a new cache entry instead of stale
 //! pixels. Pixels are kept as the PNG has them: dark strokes on a white (255) background.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use memmap2::Mmap;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use crate::{checksums, DataError, Dataset, Split};
+use crate::{cache, checksums, DataError, Dataset, Split};
 
 /// Width and height of every HASYv2 image.
 pub const SIDE: u32 = 32;
@@ -62,14 +62,19 @@ pub fn load(dir: &Path, fold: u32, cache_dir: &Path) -> Result<Dataset, DataErro
     let fold_dir = fold_dir(dir, fold)?;
     let train = Listing::read(dir, &fold_dir, "train.csv", &symbols)?;
     let test = Listing::read(dir, &fold_dir, "test.csv", &symbols)?;
+    let train_labels: Vec<u16> = train.images.iter().map(|i| i.label).collect();
+    if let Some(reason) = crate::single_class(&train_labels) {
+        return Err(format_error(&train.csv, reason));
+    }
     let train_png = read_images(&train)?;
     let test_png = read_images(&test)?;
 
     let key = cache_key(&symbols_bytes, [(&train, &train_png), (&test, &test_png)]);
     let cache = cache_dir.join(NAME);
     let stem = format!("{}-fold-{fold}", &key[..16]);
-    let train = cached_split(&cache, &format!("{stem}-train.u8"), &train, &train_png)?;
-    let test = cached_split(&cache, &format!("{stem}-test.u8"), &test, &test_png)?;
+    let source = format!("the HASYv2 release in {}", dir.display());
+    let (train, rebuilt_train) = cached_split(&cache, &format!("{stem}-train.u8"), &train, &train_png, &source)?;
+    let (test, rebuilt_test) = cached_split(&cache, &format!("{stem}-test.u8"), &test, &test_png, &source)?;
     Ok(Dataset {
         name: NAME.into(),
         train,
@@ -80,7 +85,7 @@ pub fn load(dir: &Path, fold: u32, cache_dir: &Path) -> Result<Dataset, DataErro
             "{}: fold {fold} (hasy-data-labels.csv, symbols.csv, classification-task/fold-{fold}/{{train,test}}.csv)",
             dir.display()
         ),
-        warnings: Vec::new(),
+        warnings: rebuilt_train.into_iter().chain(rebuilt_test).collect(),
     })
 }
 
@@ -376,43 +381,20 @@ fn cache_key(symbols: &[u8], splits: [(&Listing, &[Vec<u8>]); 2]) -> String {
     checksums::hex(&hasher.finalize())
 }
 
-/// The split of `list` from the cache file `<cache>/<file>`: mapped if it exists with the right
-/// length, else decoded from `pngs` and written first.
-fn cached_split(cache: &Path, file: &str, list: &Listing, pngs: &[Vec<u8>]) -> Result<Split, DataError> {
-    let target = cache.join(file);
+/// The split of `list` from the cache entry `<cache>/<file>`, checked against its record (see
+/// [`crate::cache`]); decoded from `pngs` when it is missing, and again, with the warning
+/// returned, when it is damaged.
+fn cached_split(
+    cache: &Path,
+    file: &str,
+    list: &Listing,
+    pngs: &[Vec<u8>],
+    source: &str,
+) -> Result<(Split, Option<String>), DataError> {
     let len = list.images.len() * DIM;
     let labels: Vec<u16> = list.images.iter().map(|i| i.label).collect();
-    let cached = fs::metadata(&target).is_ok_and(|m| m.is_file() && m.len() == len as u64);
-    if !cached {
-        let pixels = decode_split(list, pngs)?;
-        write_atomically(cache, &target, &pixels)?;
-    }
-    Ok(Split::mapped(map(&target, len)?, 0, labels, DIM))
-}
-
-/// Writes `bytes` to `target` through a temporary file in the same folder and a rename, so the
-/// cache only ever holds complete files, even if drift is stopped mid-write or two runs race.
-fn write_atomically(cache: &Path, target: &Path, bytes: &[u8]) -> Result<(), DataError> {
-    fs::create_dir_all(cache).map_err(io_at(cache))?;
-    let mut temp = tempfile::Builder::new().prefix(".partial-").tempfile_in(cache).map_err(io_at(cache))?;
-    temp.write_all(bytes).map_err(io_at(temp.path()))?;
-    temp.flush().map_err(io_at(temp.path()))?;
-    temp.persist(target).map_err(|e| DataError::Io { path: target.to_path_buf(), source: e.error })?;
-    Ok(())
-}
-
-/// Maps the cache file `path`, which must hold exactly `len` bytes.
-fn map(path: &Path, len: usize) -> Result<Mmap, DataError> {
-    let file = File::open(path).map_err(io_at(path))?;
-    // SAFETY: the bytes behind a mapping must not change while we hold slices of them. Cache
-    // files are private to drift, written once atomically (temporary file + rename) and never
-    // rewritten in place: a rewrite replaces the directory entry, and this mapping keeps the old
-    // file.
-    let map = unsafe { Mmap::map(&file) }.map_err(io_at(path))?;
-    if map.len() != len {
-        return Err(format_error(path, format!("cache file of {} bytes, expected {len}", map.len())));
-    }
-    Ok(map)
+    let entry = cache::open(&cache.join(file), Some(len as u64), source, |out| out.write(&decode_split(list, pngs)?))?;
+    Ok((Split::mapped(entry.map, 0, labels, DIM), entry.warning))
 }
 
 /// Decodes every image of `list` (in parallel, each into its own slot, so the result is in csv
@@ -563,9 +545,13 @@ mod tests {
         (tmp, pixels)
     }
 
+    /// The cache entries (not their records), sorted.
     fn cache_files(cache: &Path) -> Vec<String> {
-        let mut names: Vec<String> =
-            fs::read_dir(cache.join(NAME)).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        let mut names: Vec<String> = fs::read_dir(cache.join(NAME))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|name| !name.ends_with(".check"))
+            .collect();
         names.sort();
         names
     }
@@ -606,17 +592,35 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(20));
         load(tmp.path(), 1, &cache).unwrap();
         assert_eq!(mtime(&train), before);
-        // A cache file of the right length is mapped, not decoded again.
-        fs::write(&train, vec![7u8; 6 * DIM]).unwrap();
-        assert!(load(tmp.path(), 1, &cache).unwrap().train.image(5).iter().all(|&p| p == 7));
-        // One of the wrong length is rewritten.
-        fs::write(&train, [1, 2, 3]).unwrap();
-        assert_eq!(load(tmp.path(), 1, &cache).unwrap().train.image(0), &pixels[0][..]);
         // Another image gives another key.
         fs::write(tmp.path().join("hasy-data/v2-00002.png"), grey_png(1).0).unwrap();
         let data = load(tmp.path(), 1, &cache).unwrap();
         assert_eq!(data.train.image(2), &grey_png(1).1[..]);
         assert_eq!(cache_files(&cache).len(), 4);
+    }
+
+    #[test]
+    fn a_damaged_cache_entry_is_rebuilt_with_a_warning() {
+        let (tmp, pixels) = fixture();
+        let cache = tmp.path().join("cache");
+        load(tmp.path(), 1, &cache).unwrap();
+        let names = cache_files(&cache);
+        let (test, train) = (cache.join(NAME).join(&names[0]), cache.join(NAME).join(&names[1]));
+        for (entry, split) in [(&train, "train"), (&test, "test")] {
+            for (what, damage, says) in crate::cache::tests::damages() {
+                damage(entry);
+                let data = load(tmp.path(), 1, &cache).unwrap_or_else(|e| panic!("{split}, {what}: {e}"));
+                let images = (0..6).map(|i| data.train.image(i)).chain((0..3).map(|i| data.test.image(i)));
+                assert!(images.zip(&pixels).all(|(got, want)| got == &want[..]), "{split}, {what}: pixels");
+                let [warning] = &data.warnings[..] else { panic!("{split}, {what}: {:?}", data.warnings) };
+                assert!(warning.starts_with(&format!("cache file {}: ", entry.display())), "{what}: {warning}");
+                assert!(warning.contains(says), "{split}, {what}: {warning}");
+                let from = format!("; rebuilt from the HASYv2 release in {}", tmp.path().display());
+                assert!(warning.ends_with(&from), "{split}, {what}: {warning}");
+                assert!(load(tmp.path(), 1, &cache).unwrap().warnings.is_empty(), "{split}, {what}: healed");
+            }
+        }
+        assert_eq!(cache_files(&cache), names, "rebuilt in place, under the same names");
     }
 
     #[test]
@@ -719,6 +723,14 @@ mod tests {
                 &["train.csv", "line 2", "'hasy-data/none.png' not found"],
             ),
             (|d| fs::write(d.join(TEST), "path,symbol_id\n").unwrap(), 1, &["test.csv", "the split is empty"]),
+            (
+                |d| {
+                    let rows = "../../hasy-data/v2-00000.png,31\n../../hasy-data/v2-00003.png,31\n";
+                    fs::write(d.join(TRAIN), format!("path,symbol_id\n{rows}")).unwrap()
+                },
+                1,
+                &["train.csv", "all 2 training labels are 0: a single class"],
+            ),
             (
                 |d| fs::write(d.join("hasy-data/v2-00002.png"), "no png").unwrap(),
                 1,

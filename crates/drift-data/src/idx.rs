@@ -8,15 +8,14 @@
 //! arithmetic before anything is read, so a hostile header can neither overflow nor make us
 //! allocate.
 
-use std::fs::{self, File};
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::fs::File;
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
 use memmap2::Mmap;
 
-use crate::checksums;
-use crate::DataError;
+use crate::{cache, checksums, DataError};
 
 /// The four files of an IDX data set directory: `(role, file name)`, in the order train images,
 /// train labels, test images, test labels. Each may also be present as `NAME.gz`.
@@ -163,6 +162,9 @@ pub struct IdxFile {
     pub sha256: String,
     /// The header, checked against the data.
     pub header: Header,
+    /// Set when the decompressed copy in the cache was damaged and has been rebuilt: the warning
+    /// that says so, for the user.
+    pub rebuilt: Option<String>,
     pub(crate) map: Mmap,
 }
 
@@ -177,33 +179,28 @@ impl IdxFile {
 /// `cache_dir` (see [`cached_raw`]) and the cached raw file is mapped; a raw file is mapped in place.
 pub fn open(path: &Path, kind: Kind, cache_dir: &Path) -> Result<IdxFile, DataError> {
     let is_gz = path.extension().is_some_and(|e| e == "gz");
-    let (raw_path, gz_sha) = if is_gz {
-        let sha = checksums::sha256_file(path)?;
-        (cached_raw(path, &sha, cache_dir)?, Some(sha))
-    } else {
-        (path.to_path_buf(), None)
-    };
-    let map = map_file(&raw_path, path)?;
+    if is_gz {
+        let sha256 = checksums::sha256_file(path)?;
+        let cached = cached_raw(path, &sha256, cache_dir)?;
+        let header = parse_header(path, &cached.map, kind)?;
+        return Ok(IdxFile { path: path.to_path_buf(), sha256, header, rebuilt: cached.warning, map: cached.map });
+    }
+    let map = map_file(path)?;
     let header = parse_header(path, &map, kind)?;
-    let sha256 = gz_sha.unwrap_or_else(|| checksums::sha256_bytes(&map));
-    Ok(IdxFile { path: path.to_path_buf(), sha256, header, map })
+    let sha256 = checksums::sha256_bytes(&map);
+    Ok(IdxFile { path: path.to_path_buf(), sha256, header, rebuilt: None, map })
 }
 
-/// Maps `raw_path` read-only; `shown` names the file in errors (the `.gz` the user gave).
-fn map_file(raw_path: &Path, shown: &Path) -> Result<Mmap, DataError> {
-    let file = File::open(raw_path).map_err(|source| DataError::Io { path: raw_path.to_path_buf(), source })?;
-    let len = file.metadata().map_err(|source| DataError::Io { path: raw_path.to_path_buf(), source })?.len();
-    if len == 0 {
-        // A zero-length mapping is an error on most systems; report what the user needs to know.
-        return Err(DataError::Format { path: shown.to_path_buf(), reason: "empty file".into() });
-    }
-    // SAFETY: the bytes behind a mapping must not change while we hold slices of them. Cache
-    // files are private to drift, written once atomically (temporary file + rename) and never
-    // rewritten, so they do not. A raw file the user supplies could be modified or truncated by
-    // another process while mapped, which would break that promise (wrong pixels, or SIGBUS); we
-    // accept this, as ripgrep does for its mmap search path, because copying 47 MB per run to
-    // guard against it is not worth it for read-only data sets.
-    unsafe { Mmap::map(&file) }.map_err(|source| DataError::Io { path: raw_path.to_path_buf(), source })
+/// Maps the user's raw file `path` read-only.
+fn map_file(path: &Path) -> Result<Mmap, DataError> {
+    let io = |source| DataError::Io { path: path.to_path_buf(), source };
+    let file = File::open(path).map_err(io)?;
+    // SAFETY: the bytes behind a mapping must not change while we hold slices of them. A raw
+    // file the user supplies could be modified or truncated by another process while mapped,
+    // which would break that promise (wrong pixels, or SIGBUS); we accept this, as ripgrep does
+    // for its mmap search path, because copying 47 MB per run to guard against it is not worth
+    // it for read-only data sets. (Cache files keep the promise: see `cache`.)
+    unsafe { Mmap::map(&file) }.map_err(io)
 }
 
 /// The largest IDX file drift reads (8 GiB; EMNIST, the largest of the family, is under 1 GiB).
@@ -224,39 +221,32 @@ fn promised_length(head: &[u8]) -> Option<u64> {
 }
 
 /// The decompressed copy of `gz` in the cache: `<cache_dir>/idx/<first 16 hex of sha256>-<name>`,
-/// keyed by the hash of the `.gz` content so that different sources never collide. Written once
-/// through a temporary file in the same directory and a rename, so the cache holds complete files
-/// only; reused when it exists. On a decoding error the temporary is removed and the error names
-/// the `.gz`.
-pub fn cached_raw(gz: &Path, gz_sha256: &str, cache_dir: &Path) -> Result<PathBuf, DataError> {
-    let dir = cache_dir.join("idx");
+/// keyed by the hash of the `.gz` content so that different sources never collide, and checked
+/// against its record on every open (see [`crate::cache`]): a missing copy is decompressed, a
+/// damaged one decompressed again with a warning. A decoding error names the `.gz` and leaves no
+/// cache file.
+pub(crate) fn cached_raw(gz: &Path, gz_sha256: &str, cache_dir: &Path) -> Result<cache::Entry, DataError> {
     let stem = gz.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let target = dir.join(format!("{}-{stem}", &gz_sha256[..16]));
-    if target.is_file() {
-        return Ok(target);
-    }
-    let io_at = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| DataError::Io { path, source }
-    };
-    fs::create_dir_all(&dir).map_err(io_at(&dir))?;
-    let temp = tempfile::Builder::new().prefix(".partial-").tempfile_in(&dir).map_err(io_at(&dir))?;
-    let input = File::open(gz).map_err(io_at(gz))?;
+    let target = cache_dir.join("idx").join(format!("{}-{stem}", &gz_sha256[..16]));
+    cache::open(&target, None, &gz.display().to_string(), |out| decompress(gz, out))
+}
+
+/// Streams `gz` decompressed into `out`, no further than the length its IDX header promises.
+fn decompress(gz: &Path, out: &mut cache::Writer) -> Result<(), DataError> {
+    let input = File::open(gz).map_err(|source| DataError::Io { path: gz.to_path_buf(), source })?;
     let mut decoder = MultiGzDecoder::new(BufReader::new(input));
-    let mut out = BufWriter::new(temp.as_file());
     let mut buf = vec![0u8; 1 << 16];
     // The first bytes are the IDX header; once it is in, the length it promises bounds what we
     // accept, so a small .gz that inflates without end (a "gzip bomb") cannot fill the disk.
     let mut head = Vec::with_capacity(16);
     let mut limit = MAX_IDX_BYTES;
     let mut written = 0u64;
-    let too_big = |reason: String| DataError::Gzip { path: gz.to_path_buf(), reason };
+    let gzip_error = |reason: String| DataError::Gzip { path: gz.to_path_buf(), reason };
     loop {
         // Decoder errors (bad header, bad deflate data, CRC, truncation) are the .gz's fault.
-        let n =
-            decoder.read(&mut buf).map_err(|e| DataError::Gzip { path: gz.to_path_buf(), reason: e.to_string() })?;
+        let n = decoder.read(&mut buf).map_err(|e| gzip_error(e.to_string()))?;
         if n == 0 {
-            break;
+            return Ok(());
         }
         if head.len() < 16 {
             let take = (16 - head.len()).min(n);
@@ -264,7 +254,7 @@ pub fn cached_raw(gz: &Path, gz_sha256: &str, cache_dir: &Path) -> Result<PathBu
             if let Some(promised) = promised_length(&head) {
                 limit = limit.min(promised);
                 if promised > MAX_IDX_BYTES {
-                    return Err(too_big(format!(
+                    return Err(gzip_error(format!(
                         "its IDX header claims {promised} bytes, more than drift reads ({MAX_IDX_BYTES})"
                     )));
                 }
@@ -272,20 +262,16 @@ pub fn cached_raw(gz: &Path, gz_sha256: &str, cache_dir: &Path) -> Result<PathBu
         }
         written += n as u64;
         if written > limit {
-            return Err(too_big(format!("decompresses to more than the {limit} bytes its IDX header promises")));
+            return Err(gzip_error(format!("decompresses to more than the {limit} bytes its IDX header promises")));
         }
-        out.write_all(&buf[..n]).map_err(io_at(temp.path()))?;
+        out.write(&buf[..n])?;
     }
-    out.flush().map_err(io_at(temp.path()))?;
-    drop(out);
-    // On any early return above, `temp` is dropped and deletes the partial file.
-    temp.persist(&target).map_err(|e| DataError::Io { path: target.clone(), source: e.error })?;
-    Ok(target)
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use std::fs;
     use std::io::Write;
 
     /// Header + data of an unsigned-byte IDX file with these sizes.
@@ -382,6 +368,17 @@ pub(crate) mod tests {
         assert!(e.contains("rows and columns must be positive"), "{e}");
     }
 
+    /// The one cache entry under `cache/idx` (its record beside it is not counted).
+    pub(crate) fn only_entry(cache: &Path) -> PathBuf {
+        let entries: Vec<PathBuf> = fs::read_dir(cache.join("idx"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_none_or(|e| e != "check"))
+            .collect();
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        entries[0].clone()
+    }
+
     #[test]
     fn gz_is_decompressed_once_and_reused() {
         use std::os::unix::fs::MetadataExt;
@@ -391,17 +388,44 @@ pub(crate) mod tests {
         fs::write(&gz, gzip(&raw)).unwrap();
         let cache = dir.path().join("cache");
         let first = open(&gz, Kind::Labels, &cache).unwrap();
-        assert_eq!(first.sha256, checksums::sha256_file(&gz).unwrap());
-        let cached = cached_raw(&gz, &first.sha256, &cache).unwrap();
-        assert!(cached.starts_with(cache.join("idx")));
+        assert_eq!(
+            (first.sha256.as_str(), first.rebuilt.as_ref()),
+            (checksums::sha256_file(&gz).unwrap().as_str(), None)
+        );
+        let cached = only_entry(&cache);
         assert!(cached.file_name().unwrap().to_string_lossy().ends_with("-train-labels-idx1-ubyte"));
+        assert!(cached.file_name().unwrap().to_string_lossy().starts_with(&first.sha256[..16]));
         assert_eq!(fs::read(&cached).unwrap(), raw);
+        let record = fs::read_to_string(cache::record_path(&cached)).unwrap();
+        assert_eq!(record, format!("bytes=12\nsha256={}\n", checksums::sha256_bytes(&raw)));
         let before = fs::metadata(&cached).unwrap();
         let second = open(&gz, Kind::Labels, &cache).unwrap();
         let after = fs::metadata(&cached).unwrap();
-        assert_eq!(second.data(), &[1, 2, 3, 4]);
+        assert_eq!((second.data(), second.rebuilt.as_ref()), (&[1u8, 2, 3, 4][..], None));
         assert_eq!((before.ino(), before.mtime_nsec()), (after.ino(), after.mtime_nsec()));
-        assert_eq!(fs::read_dir(cache.join("idx")).unwrap().count(), 1);
+        assert_eq!(fs::read_dir(cache.join("idx")).unwrap().count(), 2, "the entry and its record");
+    }
+
+    #[test]
+    fn a_damaged_cache_entry_is_rebuilt_with_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let raw = idx_bytes(&[3, 2, 2], &(0..12).collect::<Vec<u8>>());
+        let gz = dir.path().join("train-images-idx3-ubyte.gz");
+        fs::write(&gz, gzip(&raw)).unwrap();
+        let cache = dir.path().join("cache");
+        open(&gz, Kind::Images, &cache).unwrap();
+        let entry = only_entry(&cache);
+        for (what, damage, says) in cache::tests::damages() {
+            damage(&entry);
+            let file = open(&gz, Kind::Images, &cache).unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(file.data(), &raw[16..], "{what}");
+            let warning = file.rebuilt.unwrap_or_else(|| panic!("{what}: no warning"));
+            let start = format!("cache file {}: ", entry.display());
+            assert!(warning.starts_with(&start) && warning.contains(says), "{what}: {warning}");
+            assert!(warning.ends_with(&format!("; rebuilt from {}", gz.display())), "{what}: {warning}");
+            assert_eq!(fs::read(&entry).unwrap(), raw, "{what}: healed on disk");
+            assert_eq!(open(&gz, Kind::Images, &cache).unwrap().rebuilt, None, "{what}: healed for good");
+        }
     }
 
     #[test]

@@ -36,6 +36,7 @@ use std::str::FromStr;
 
 use memmap2::Mmap;
 
+mod cache;
 mod checksums;
 pub mod hasy;
 pub mod idx;
@@ -74,6 +75,30 @@ pub enum DataError {
     /// A data set cannot be located or configured.
     #[error("{dataset}: {reason}")]
     Unavailable { dataset: String, reason: String },
+}
+
+/// A name on the command line or in a configuration that is not one drift knows: which kind of
+/// name, the text given, and the names accepted.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} '{got}'; expected {expected}")]
+pub struct ParseError {
+    pub what: &'static str,
+    pub got: String,
+    pub expected: &'static str,
+}
+
+/// Why training labels that all hold one class are refused (`None` if they hold two or more):
+/// every network reaches zero loss on them by ignoring its input, so a run would measure
+/// nothing.
+pub(crate) fn single_class(labels: &[u16]) -> Option<String> {
+    let (&first, rest) = labels.split_first()?;
+    rest.iter().all(|&l| l == first).then(|| {
+        format!(
+            "all {} training labels are {first}: a single class, from which nothing can be learned \
+             (a data set needs at least two classes in its training labels)",
+            labels.len()
+        )
+    })
 }
 
 /// Where a split's pixels live: generated in memory, or in a mapped IDX file after its header.
@@ -205,18 +230,19 @@ pub enum DatasetSpec {
 const ACCEPTED: &str = "fashion-mnist, mnist, hasyv2, synthetic or idx:DIR";
 
 impl FromStr for DatasetSpec {
-    type Err = String;
+    type Err = ParseError;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        let unknown = |expected| ParseError { what: "data set", got: s.into(), expected };
         match s {
             "fashion-mnist" => Ok(DatasetSpec::FashionMnist),
             "mnist" => Ok(DatasetSpec::Mnist),
             "synthetic" => Ok(DatasetSpec::Synthetic),
             "hasyv2" => Ok(DatasetSpec::Hasyv2),
             _ => match s.strip_prefix("idx:") {
-                Some("") => Err("idx: needs a directory, as in idx:/path/to/dir".into()),
+                Some("") => Err(unknown("a directory after idx:, as in idx:/path/to/dir")),
                 Some(dir) => Ok(DatasetSpec::Idx(PathBuf::from(dir))),
-                None => Err(format!("unknown data set '{s}'; expected {ACCEPTED}")),
+                None => Err(unknown(ACCEPTED)),
             },
         }
     }
@@ -255,13 +281,13 @@ impl Input {
 }
 
 impl FromStr for Input {
-    type Err = String;
+    type Err = ParseError;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, ParseError> {
         match s {
             "raw" => Ok(Input::Raw),
             "invert" => Ok(Input::Invert),
-            _ => Err(format!("unknown input transform '{s}'; expected raw or invert")),
+            _ => Err(ParseError { what: "input transform", got: s.into(), expected: "raw or invert" }),
         }
     }
 }
@@ -396,8 +422,13 @@ mod tests {
         }
         assert_eq!("idx:rel/dir".parse::<DatasetSpec>(), Ok(DatasetSpec::Idx("rel/dir".into())));
         let e = "cifar".parse::<DatasetSpec>().unwrap_err();
-        assert!(e.contains("cifar") && e.contains("fashion-mnist, mnist, hasyv2, synthetic or idx:DIR"), "{e}");
-        assert!("idx:".parse::<DatasetSpec>().is_err());
+        assert_eq!((e.what, e.got.as_str()), ("data set", "cifar"));
+        assert_eq!(
+            e.to_string(),
+            "unknown data set 'cifar'; expected fashion-mnist, mnist, hasyv2, synthetic or idx:DIR"
+        );
+        let e = "idx:".parse::<DatasetSpec>().unwrap_err().to_string();
+        assert_eq!(e, "unknown data set 'idx:'; expected a directory after idx:, as in idx:/path/to/dir");
     }
 
     #[test]
@@ -442,7 +473,9 @@ mod tests {
         assert!((split.mean_sq_norm(1) - 1.04).abs() < 1e-12);
         assert_eq!(split.mean_sq_norm(10), split.mean_sq_norm(2));
         assert!(("invert".parse::<Input>(), "raw".parse::<Input>()) == (Ok(Input::Invert), Ok(Input::Raw)));
-        assert!("negate".parse::<Input>().unwrap_err().contains("expected raw or invert"));
+        let e = "negate".parse::<Input>().unwrap_err();
+        assert_eq!(e.to_string(), "unknown input transform 'negate'; expected raw or invert");
+        assert_eq!(e.got, "negate");
     }
 
     #[test]

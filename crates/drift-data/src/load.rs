@@ -129,6 +129,7 @@ fn load_idx(location: &Location, cache_dir: &Path) -> Result<Dataset, DataError>
     let test_images = open(test_images)?;
     let test_labels = open(test_labels)?;
     let files = [&train_images, &train_labels, &test_images, &test_labels];
+    let mut warnings: Vec<String> = files.iter().filter_map(|f| f.rebuilt.clone()).collect();
     // Structure is checked before checksums: its messages say more about what is wrong.
     let hashes: Vec<(PathBuf, String)> = files.iter().map(|f| (f.path.clone(), f.sha256.clone())).collect();
     let source = format!(
@@ -158,18 +159,69 @@ fn load_idx(location: &Location, cache_dir: &Path) -> Result<Dataset, DataError>
         });
     }
     let limit = location.official.map(|set| (set, MNIST_CLASSES));
+    let labels_paths = (train_labels.path.clone(), test_labels.path.clone());
     let train = split(train_images, train_labels, limit)?;
     let test = split(test_images, test_labels, limit)?;
-
-    let mut warnings = Vec::new();
-    for ((_, name), (path, sha256)) in idx::FILES.iter().zip(&hashes) {
-        check_official(location.official, name, path, sha256, &mut warnings)?;
+    if let Some(reason) = crate::single_class(train.labels()) {
+        return Err(DataError::Format { path: labels_paths.0, reason });
     }
     let classes = match limit {
         Some((_, classes)) => classes,
-        None => train.labels().iter().chain(test.labels()).map(|&l| usize::from(l) + 1).max().unwrap_or(0),
+        None => infer_classes((&labels_paths.0, train.labels()), (&labels_paths.1, test.labels()), &mut warnings)?,
     };
+
+    for ((_, name), (path, sha256)) in idx::FILES.iter().zip(&hashes) {
+        check_official(location.official, name, path, sha256, &mut warnings)?;
+    }
     Ok(Dataset { name: location.name.clone(), input_dim: train.dim(), train, test, classes, source, warnings })
+}
+
+/// The class count of an `idx:` set, whose files do not say it: the largest label plus one.
+/// Refused when that is more than twice the number of distinct training labels, since such
+/// labels are not class indices (255 for "unknown" would make 256 classes, most of them never
+/// seen); a class below the largest without a training sample is a warning.
+fn infer_classes(
+    (train_path, train): (&Path, &[u16]),
+    (test_path, test): (&Path, &[u16]),
+    warnings: &mut Vec<String>,
+) -> Result<usize, DataError> {
+    let (train_max, test_max) = (train.iter().max().copied(), test.iter().max().copied());
+    let (path, max) = match (train_max, test_max) {
+        (Some(a), Some(b)) if b > a => (test_path, b),
+        (Some(a), _) => (train_path, a),
+        (None, _) => return Ok(0),
+    };
+    let classes = usize::from(max) + 1;
+    let mut seen = vec![false; classes];
+    train.iter().for_each(|&l| seen[usize::from(l)] = true);
+    let distinct = seen.iter().filter(|&&s| s).count();
+    if classes > 2 * distinct {
+        let held = if path == train_path {
+            format!("the file holds only {distinct} distinct labels")
+        } else {
+            format!("the training labels ({}) hold only {distinct} distinct labels", train_path.display())
+        };
+        let reason = format!(
+            "largest label {max} implies {classes} classes, but {held}; labels must be class indices \
+             0..C-1, with at most half of the classes missing from training"
+        );
+        return Err(DataError::Format { path: path.to_path_buf(), reason });
+    }
+    let missing: Vec<String> = (0..classes).filter(|&c| !seen[c]).map(|c| c.to_string()).collect();
+    if !missing.is_empty() {
+        const SHOWN: usize = 10;
+        let more = missing.len().saturating_sub(SHOWN);
+        let mut list = missing[..missing.len().min(SHOWN)].join(", ");
+        if more > 0 {
+            list.push_str(&format!(" and {more} more"));
+        }
+        warnings.push(format!(
+            "{}: {} of the {classes} classes (labels 0..={max}) have no training sample: {list}",
+            train_path.display(),
+            missing.len()
+        ));
+    }
+    Ok(classes)
 }
 
 /// Pairs an images file with its labels file, checking counts and (for named sets) label range.
@@ -374,6 +426,26 @@ mod tests {
     }
 
     #[test]
+    fn a_damaged_cache_entry_is_rebuilt_not_blamed_on_the_data() {
+        let dir = tempfile::tempdir().unwrap();
+        fake_set(dir.path());
+        let raw = dir.path().join("train-images-idx3-ubyte");
+        fs::write(dir.path().join("train-images-idx3-ubyte.gz"), gzip(&fs::read(&raw).unwrap())).unwrap();
+        fs::remove_file(raw).unwrap();
+        let spec = DatasetSpec::Idx(dir.path().to_path_buf());
+        let fresh = load(&spec, &options(dir.path())).unwrap();
+        let entry = crate::idx::tests::only_entry(&dir.path().join("cache"));
+        // Cut into the IDX data: read as it is, this would be "header promises 24 bytes…".
+        let bytes = fs::read(&entry).unwrap();
+        fs::write(&entry, &bytes[..20]).unwrap();
+        let data = load(&spec, &options(dir.path())).unwrap();
+        assert_eq!(data.warnings.len(), fresh.warnings.len() + 1, "{:?}", data.warnings);
+        let rebuilt = format!("cache file {}: 20 bytes, but 40 when it was made; rebuilt from ", entry.display());
+        assert!(data.warnings[0].starts_with(&rebuilt), "{:?}", data.warnings);
+        assert_eq!(data.train.image(5), &[200; 4]);
+    }
+
+    #[test]
     fn label_count_must_match_image_count() {
         let dir = tempfile::tempdir().unwrap();
         fake_set(dir.path());
@@ -392,9 +464,83 @@ mod tests {
         let e = load(&DatasetSpec::Mnist, &options(dir.path())).unwrap_err().to_string();
         let labels = dir.path().join("t10k-labels-idx1-ubyte");
         assert!(e.starts_with(&format!("{}: label 10 at index 1 is out of range", labels.display())), "{e}");
-        // Under idx: the same file simply has 11 classes.
-        let data = load(&DatasetSpec::Idx(dir.path().to_path_buf()), &options(dir.path())).unwrap();
-        assert_eq!(data.classes, 11);
+        // Under idx: the same file would imply 11 classes, of which training has 4: refused too.
+        let e = idx_err(dir.path());
+        assert!(e.starts_with(&format!("{}: largest label 10 implies 11 classes", labels.display())), "{e}");
+    }
+
+    /// Writes the training labels of `fake_set` (6 samples) as `train` and the test labels
+    /// (4 samples) as `test`.
+    fn relabel(dir: &Path, train: [u8; 6], test: [u8; 4]) {
+        fs::write(dir.join("train-labels-idx1-ubyte"), idx_bytes(&[6], &train)).unwrap();
+        fs::write(dir.join("t10k-labels-idx1-ubyte"), idx_bytes(&[4], &test)).unwrap();
+    }
+
+    #[test]
+    fn training_labels_of_a_single_class_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        fake_set(dir.path());
+        relabel(dir.path(), [2; 6], [0, 1, 2, 3]);
+        let labels = dir.path().join("train-labels-idx1-ubyte");
+        let want = format!("{}: all 6 training labels are 2: a single class", labels.display());
+        assert!(idx_err(dir.path()).starts_with(&want), "{}", idx_err(dir.path()));
+        // A named set too, before its checksums are looked at.
+        mnist_shaped_set(dir.path());
+        relabel(dir.path(), [7; 6], [0, 1, 2, 3]);
+        let e = load(&DatasetSpec::Mnist, &options(dir.path())).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("{}: all 6 training labels are 7", labels.display())), "{e}");
+    }
+
+    #[test]
+    fn idx_labels_far_above_the_labels_present_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        fake_set(dir.path());
+        let (train, test) = (dir.path().join("train-labels-idx1-ubyte"), dir.path().join("t10k-labels-idx1-ubyte"));
+        // 255 for "unknown" among 0..=2: 256 classes from 4 distinct labels.
+        relabel(dir.path(), [0, 1, 2, 255, 0, 1], [0, 1, 2, 0]);
+        let e = idx_err(dir.path());
+        let want = format!(
+            "{}: largest label 255 implies 256 classes, but the file holds only 4 distinct labels",
+            train.display()
+        );
+        assert!(e.starts_with(&want), "{e}");
+        // The largest label in the test file: that file is named, with the training count.
+        relabel(dir.path(), [0, 1, 2, 3, 0, 1], [0, 1, 2, 9]);
+        let e = idx_err(dir.path());
+        let want = format!(
+            "{}: largest label 9 implies 10 classes, but the training labels ({}) hold only 4 distinct labels",
+            test.display(),
+            train.display()
+        );
+        assert!(e.starts_with(&want), "{e}");
+    }
+
+    #[test]
+    fn idx_classes_without_training_samples_are_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        fake_set(dir.path());
+        let spec = DatasetSpec::Idx(dir.path().to_path_buf());
+        // Twice as many classes as training labels present is the most accepted.
+        relabel(dir.path(), [0, 3, 0, 3, 0, 3], [0, 1, 2, 3]);
+        let data = load(&spec, &options(dir.path())).unwrap();
+        assert_eq!(data.classes, 4);
+        let train = dir.path().join("train-labels-idx1-ubyte");
+        let want = format!("{}: 2 of the 4 classes (labels 0..=3) have no training sample: 1, 2", train.display());
+        assert!(data.warnings.contains(&want), "{:?}", data.warnings);
+        // A full set of classes gives no such warning.
+        fake_set(dir.path());
+        let data = load(&spec, &options(dir.path())).unwrap();
+        assert!(!data.warnings.iter().any(|w| w.contains("no training sample")), "{:?}", data.warnings);
+    }
+
+    #[test]
+    fn a_long_list_of_empty_classes_is_cut_short() {
+        let mut warnings = Vec::new();
+        let train: Vec<u16> = (0..21).chain([40]).collect();
+        let classes = infer_classes((Path::new("tr"), &train), (Path::new("te"), &[0]), &mut warnings).unwrap();
+        assert_eq!(classes, 41);
+        let list = "21, 22, 23, 24, 25, 26, 27, 28, 29, 30 and 9 more";
+        assert_eq!(warnings, [format!("tr: 19 of the 41 classes (labels 0..=40) have no training sample: {list}")]);
     }
 
     #[test]
@@ -490,7 +636,7 @@ mod tests {
         let as_idx = load(&DatasetSpec::Idx(FASHION_DIR.into()), &opts).unwrap();
         assert!(as_idx.warnings.is_empty(), "{:?}", as_idx.warnings);
         assert_eq!((as_idx.classes, as_idx.train.image(123)), (10, data.train.image(123)));
-        assert_eq!(fs::read_dir(cache.path().join("idx")).unwrap().count(), 4);
+        assert_eq!(fs::read_dir(cache.path().join("idx")).unwrap().count(), 8, "4 entries and their records");
         let report = inspect(&DatasetSpec::FashionMnist, &opts, true).unwrap();
         assert!(report.iter().all(|f| f.status == "ok" && f.sha256 == f.expected_sha256), "{report:?}");
     }

@@ -27,7 +27,7 @@
 use rayon::prelude::*;
 
 use crate::rng::Stream;
-use crate::{DataError, Dataset, Split};
+use crate::{DataError, Dataset, ParseError, Split};
 
 /// Name and version of the generator; part of [`SyntheticConfig::describe`], so that a change
 /// to the generator changes the key of every run that used it.
@@ -89,13 +89,13 @@ impl Background {
 }
 
 impl std::str::FromStr for Background {
-    type Err = String;
+    type Err = ParseError;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, ParseError> {
         match s {
             "black" => Ok(Background::Black),
             "white" => Ok(Background::White),
-            _ => Err(format!("unknown background '{s}'; expected black or white")),
+            _ => Err(ParseError { what: "background", got: s.into(), expected: "black or white" }),
         }
     }
 }
@@ -181,6 +181,10 @@ pub fn generate(seed: u64, config: &SyntheticConfig) -> Result<Dataset, DataErro
     config.validate()?;
     let protos = prototypes(seed, config);
     let train = split(seed, "train", config.train, config, &protos);
+    if let Some(reason) = crate::single_class(train.labels()) {
+        let reason = format!("{reason}; draw more training samples (synthetic-train)");
+        return Err(DataError::Unavailable { dataset: "synthetic".into(), reason });
+    }
     let test = split(seed, "test", config.test, config, &protos);
     Ok(Dataset {
         name: "synthetic".into(),
@@ -458,6 +462,21 @@ mod tests {
         // Expected share: 0.5 * 9/10 = 0.45.
         let share = changed as f64 / clean.train.len() as f64;
         assert!((0.40..0.50).contains(&share), "share {share}");
+    }
+
+    #[test]
+    fn backgrounds_parse_by_name() {
+        assert_eq!(("black".parse(), "white".parse()), (Ok(Background::Black), Ok(Background::White)));
+        let e = "grey".parse::<Background>().unwrap_err();
+        assert_eq!(e, ParseError { what: "background", got: "grey".into(), expected: "black or white" });
+        assert_eq!(e.to_string(), "unknown background 'grey'; expected black or white");
+    }
+
+    #[test]
+    fn a_training_set_of_one_class_is_refused() {
+        let e = generate(1, &SyntheticConfig { train: 1, ..small() }).unwrap_err().to_string();
+        assert!(e.starts_with("synthetic: all 1 training labels are ") && e.ends_with("(synthetic-train)"), "{e}");
+        assert!(generate(1, &SyntheticConfig { train: 40, ..small() }).is_ok());
     }
 
     #[test]

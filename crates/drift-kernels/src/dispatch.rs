@@ -4,9 +4,10 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::blocked::{gemm_blocked_fused, Isa};
+use crate::blocked::{gemm_blocked_fused, Isa, IsaError, ISA_ENV_VAR};
 use crate::epilogue::{separate, Epilogue};
 use crate::gemm::{gemm_matrixmultiply, MatMut, MatRef};
+use crate::ParseError;
 
 /// A GEMM implementation, as named by `--kernel`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -42,15 +43,13 @@ impl Kernel {
 
     /// The concrete kernel: `Auto` becomes the best instruction set available; a forced
     /// instruction set this CPU lacks is an error that says so.
-    pub fn resolve(self) -> Result<Kernel, String> {
+    pub fn resolve(self) -> Result<Kernel, KernelError> {
         match self {
-            Kernel::Auto => {
-                Isa::from_env().map(Kernel::from).map_err(|e| format!("{}: {e}", crate::blocked::ISA_ENV_VAR))
-            }
+            Kernel::Auto => Isa::from_env().map(Kernel::from).map_err(KernelError::Env),
             Kernel::MatrixMultiply => Ok(self),
             k => match k.isa() {
                 Some(isa) if isa.available() => Ok(k),
-                _ => Err(format!("kernel {k} needs an instruction set this CPU does not have")),
+                _ => Err(KernelError::Unavailable(k)),
             },
         }
     }
@@ -62,6 +61,17 @@ impl Kernel {
             .filter(|k| k.resolve().is_ok())
             .collect()
     }
+}
+
+/// Why a kernel cannot run on this machine.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum KernelError {
+    /// `auto` under a `DRIFT_KERNEL` that is unknown or names an instruction set this CPU lacks.
+    #[error("{var}: {0}", var = ISA_ENV_VAR)]
+    Env(IsaError),
+    /// A kernel forced by name whose instruction set this CPU lacks.
+    #[error("kernel {0} needs an instruction set this CPU does not have")]
+    Unavailable(Kernel),
 }
 
 impl From<Isa> for Kernel {
@@ -81,15 +91,19 @@ impl fmt::Display for Kernel {
 }
 
 impl FromStr for Kernel {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, ParseError> {
         match s {
             "auto" => Ok(Kernel::Auto),
             "avx512" => Ok(Kernel::Avx512),
             "avx2" => Ok(Kernel::Avx2),
             "portable" => Ok(Kernel::Portable),
             "matrixmultiply" => Ok(Kernel::MatrixMultiply),
-            other => Err(format!("unknown kernel '{other}', expected auto, avx512, avx2, portable or matrixmultiply")),
+            other => Err(ParseError {
+                what: "kernel",
+                got: other.into(),
+                expected: "auto, avx512, avx2, portable or matrixmultiply",
+            }),
         }
     }
 }
@@ -118,4 +132,33 @@ pub fn gemm_fused(kernel: Kernel, a: MatRef<'_>, b: MatRef<'_>, c: MatMut<'_>, e
 /// `C = A·B` with the best kernel of this CPU ([`Kernel::Auto`]).
 pub fn gemm(a: MatRef<'_>, b: MatRef<'_>, c: MatMut<'_>) {
     gemm_with(Kernel::Auto, a, b, c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernels_parse_by_name_and_unknown_names_are_typed() {
+        for k in [Kernel::Auto, Kernel::Avx512, Kernel::Avx2, Kernel::Portable, Kernel::MatrixMultiply] {
+            assert_eq!(k.as_str().parse::<Kernel>(), Ok(k));
+        }
+        let e = "sse".parse::<Kernel>().unwrap_err();
+        assert_eq!((e.what, e.got.as_str()), ("kernel", "sse"));
+        assert_eq!(e.to_string(), "unknown kernel 'sse', expected auto, avx512, avx2, portable or matrixmultiply");
+    }
+
+    #[test]
+    fn resolve_errors_say_why() {
+        assert_eq!(Kernel::Portable.resolve(), Ok(Kernel::Portable));
+        assert_eq!(Kernel::MatrixMultiply.resolve(), Ok(Kernel::MatrixMultiply));
+        let e = KernelError::Unavailable(Kernel::Avx512).to_string();
+        assert_eq!(e, "kernel avx512 needs an instruction set this CPU does not have");
+        let e = KernelError::Env(IsaError::Unknown("sse".into())).to_string();
+        assert_eq!(e, "DRIFT_KERNEL: unknown instruction set 'sse', expected portable, avx2 or avx512");
+        for k in [Kernel::Avx512, Kernel::Avx2] {
+            let available = k.isa().is_some_and(Isa::available);
+            assert_eq!(k.resolve(), if available { Ok(k) } else { Err(KernelError::Unavailable(k)) });
+        }
+    }
 }

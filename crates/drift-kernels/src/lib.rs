@@ -34,8 +34,18 @@ mod epilogue;
 mod gemm;
 mod loss;
 
-pub use dispatch::{gemm, gemm_fused, gemm_with, Kernel};
+pub use dispatch::{gemm, gemm_fused, gemm_with, Kernel, KernelError};
 pub use elementwise::{bias_forward, bias_grad, bias_relu_forward, relu_backward, sgd_update};
 pub use epilogue::Epilogue;
 pub use gemm::{gemm_matrixmultiply, MatMut, MatRef, ROW_BLOCK};
 pub use loss::{softmax_cross_entropy, BatchLoss, LossMode, CLIP_EPSILON};
+
+/// A name that is not one drift knows (`--kernel`, `--loss`): which kind of name, the text
+/// given, and the names accepted.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} '{got}', expected {expected}")]
+pub struct ParseError {
+    pub what: &'static str,
+    pub got: String,
+    pub expected: &'static str,
+}

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::ParseError;
+
 /// Keras's `epsilon()`: probabilities are clipped to `[ε, 1 − ε]` in the `keras-clipped` mode.
 pub const CLIP_EPSILON: f32 = 1e-7;
 
@@ -33,12 +35,12 @@ impl fmt::Display for LossMode {
 }
 
 impl FromStr for LossMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, ParseError> {
         match s {
             "keras-clipped" => Ok(LossMode::KerasClipped),
             "logits" => Ok(LossMode::Logits),
-            other => Err(format!("unknown loss mode '{other}', expected keras-clipped or logits")),
+            other => Err(ParseError { what: "loss mode", got: other.into(), expected: "keras-clipped or logits" }),
         }
     }
 }
@@ -168,7 +170,17 @@ pub(crate) fn exp(x: f32) -> f32 {
 
 #[cfg(test)]
 mod tests {
-    use super::exp;
+    use super::{exp, LossMode, ParseError};
+
+    #[test]
+    fn loss_modes_parse_by_name_and_unknown_names_are_typed() {
+        for mode in [LossMode::KerasClipped, LossMode::Logits] {
+            assert_eq!(mode.as_str().parse::<LossMode>(), Ok(mode));
+        }
+        let e = "mse".parse::<LossMode>().unwrap_err();
+        assert_eq!(e, ParseError { what: "loss mode", got: "mse".into(), expected: "keras-clipped or logits" });
+        assert_eq!(e.to_string(), "unknown loss mode 'mse', expected keras-clipped or logits");
+    }
 
     /// Within 1 ulp of the f64 exponential over the range of shifted logits, exact at 0,
     /// 0 below the normal range, NaN through.

@@ -93,8 +93,8 @@ impl TrainConfig {
         if self.train_size == Some(0) {
             return err("train-size", "must be at least 1".into());
         }
-        if let Err(message) = self.kernel.resolve() {
-            return err("kernel", message);
+        if let Err(e) = self.kernel.resolve() {
+            return err("kernel", e.to_string());
         }
         if let Some(letter) = self.mask {
             if !crate::GLYPH_LETTERS.contains(letter) {

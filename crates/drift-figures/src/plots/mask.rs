@@ -63,7 +63,7 @@ fn around(epochs: &[u32], divergence: u32) -> Vec<u32> {
 pub fn mask_persistence(
     runs: &[&RunTables],
     masks: &BTreeMap<String, Vec<MaskPoint>>,
-) -> anyhow::Result<Option<MaskPersistence>> {
+) -> std::result::Result<Option<MaskPersistence>, FigureError> {
     let masked: Vec<&&RunTables> = runs.iter().filter(|r| masks.contains_key(&r.run_id)).collect();
     // The unstable row prefers the study's crossover (learned, then diverged) to an early collapse.
     let crossover = |r: &RunTables| classify_run(r).is_some_and(|d| d.is_crossover());

@@ -7,6 +7,7 @@ use std::ops::Range;
 use plotters::coord::combinators::{BindKeyPoints, LogCoord, WithKeyPoints};
 use plotters::coord::ranged1d::ValueFormatter;
 use plotters::coord::{CoordTranslate, Shift};
+use plotters::drawing::DrawingAreaErrorKind;
 use plotters::prelude::*;
 
 use drift_analysis::claims::{
@@ -17,10 +18,22 @@ use drift_analysis::read::{read_weight_matrix, Matrix, RunTables};
 use drift_analysis::regimes::classify_run;
 
 use crate::text::Texted;
-use crate::viridis;
+use crate::{viridis, FigureError};
 
 type Area<DB> = DrawingArea<DB, Shift>;
-type Result<T = ()> = anyhow::Result<T>;
+type Result<T = ()> = std::result::Result<T, DrawError>;
+
+/// Plotters failed to draw: its error type differs by backend, so the message is kept, and
+/// [`crate::save`] adds the file it was drawing ([`crate::FigureError::Draw`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct DrawError(pub(crate) String);
+
+impl<E: std::error::Error + Send + Sync> From<DrawingAreaErrorKind<E>> for DrawError {
+    fn from(e: DrawingAreaErrorKind<E>) -> Self {
+        DrawError(e.to_string())
+    }
+}
 
 /// A figure of fixed pixel size that can draw itself on the two backends we write.
 pub trait Figure {
