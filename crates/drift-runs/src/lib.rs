@@ -52,8 +52,8 @@ pub enum Error {
     Train(#[from] drift_train::TrainError),
     #[error(transparent)]
     Tables(#[from] drift_analysis::AnalysisError),
-    #[error("{0}")]
-    Figures(String),
+    #[error(transparent)]
+    Figures(#[from] drift_figures::FigureError),
     /// `drift data verify`: files whose checksums are not the official ones.
     #[error("{dataset}: checksums do not match: {}", files.join(", "))]
     Checksums { dataset: String, files: Vec<String> },
@@ -84,11 +84,12 @@ impl Error {
             | Error::Resume(drift_analysis::ResumeError::Checkpoint { .. }) => true,
             Error::SweepRun { source, .. } => source.is_bad_input(),
             Error::Folder(e) => e.is_bad_input(),
+            Error::Figures(e) => e.is_bad_input(),
             Error::Option { source, .. } => source.is_bad_input(),
             Error::Train(e) => {
                 matches!(e, drift_train::TrainError::Config(_) | drift_train::TrainError::DataMismatch { .. })
             }
-            Error::Resume(_) | Error::Figures(_) | Error::Tables(_) | Error::RunsFailed(_) | Error::Interrupted(_) => {
+            Error::Resume(_) | Error::Tables(_) | Error::RunsFailed(_) | Error::Interrupted(_) => {
                 false
             }
         }
