@@ -9,6 +9,8 @@ DRIFT   := target/release/drift
 PROFILE ?= quick
 OUT     ?= results/$(PROFILE)
 FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+# Where the tests record what they could not run here (scripts/skips.sh sums it up).
+SKIP_LOG := $(CURDIR)/target/skipped.log
 
 FUZZ_SECONDS ?= 20
 
@@ -42,17 +44,24 @@ datasets:
 	fi
 
 ## test: Rust unit and integration tests, the Python tests (NumPy reference, DuckDB, Polars,
-## crashes), then a short run of each fuzz target
+## crashes), then a short run of each fuzz target; at the end, what could not run here
+## (a test that lacks a capability records `capability: reason` in $(SKIP_LOG); with
+## DRIFT_REQUIRE="root avx512 ..." such a test fails instead)
+test: export DRIFT_SKIP_LOG := $(SKIP_LOG)
 test: setup
-	$(CARGO) test --release --locked --workspace
-	DRIFT_BIN=$(CURDIR)/$(DRIFT) $(PY) -m pytest -q tests/python
-	$(MAKE) fuzz
+	@mkdir -p $(dir $(SKIP_LOG)) && : > $(SKIP_LOG)
+	@status=0; \
+	( set -x; $(CARGO) test --release --locked --workspace \
+	  && DRIFT_BIN=$(CURDIR)/$(DRIFT) $(PY) -m pytest -q tests/python \
+	  && $(MAKE) --no-print-directory fuzz ) || status=$$?; \
+	echo; scripts/skips.sh summary; exit $$status
 
 ## fuzz: each cargo-fuzz target for FUZZ_SECONDS from the committed seeds (new finds go to a
 ## temporary folder); needs a nightly toolchain, installs cargo-fuzz
 fuzz:
 	@if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then \
-	  echo "fuzz: SKIPPED: no nightly Rust toolchain here (rustup toolchain install nightly)"; exit 0; \
+	  scripts/skips.sh record nightly "no nightly Rust toolchain here for make fuzz (rustup toolchain install nightly)"; \
+	  exit; \
 	fi; \
 	command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz || exit 1; \
 	for target in idx_reader idx_gz config; do \
