@@ -1,5 +1,6 @@
 # drift — build, test and reproduce. `make reproduce` and `make test` are all a newcomer needs;
-# both install what they use (Rust crates, a Python venv in .venv, Debian's Fashion-MNIST).
+# both install what they use (Rust crates, a Python venv in .venv, Debian's Fashion-MNIST, and
+# for the tests Debian's Slurm).
 SHELL   := /bin/bash
 CARGO   ?= cargo
 PYTHON  ?= python3
@@ -9,10 +10,12 @@ DRIFT   := target/release/drift
 PROFILE ?= quick
 OUT     ?= results/$(PROFILE)
 FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+# Where the tests record what they could not run here (scripts/skips.sh sums it up).
+SKIP_LOG := $(CURDIR)/target/skipped.log
 
 FUZZ_SECONDS ?= 20
 
-.PHONY: all setup build venv datasets test fuzz reproduce bench clean
+.PHONY: all setup build venv datasets slurm test fuzz reproduce bench clean
 
 all: build
 
@@ -41,18 +44,39 @@ datasets:
 	  echo "               tests that need it will report themselves as skipped"; \
 	fi
 
+## slurm: Debian's slurm-wlm and munge when apt-get can install them, for the test that runs
+## the README's job array on a one-node cluster of this machine
+slurm:
+	@if command -v slurmctld >/dev/null 2>&1 && command -v slurmd >/dev/null 2>&1 \
+	    && command -v sbatch >/dev/null 2>&1 && command -v munged >/dev/null 2>&1; then \
+	  echo "slurm: $$(slurmctld -V)"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  echo "slurm: installing the Debian packages slurm-wlm and munge"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null; \
+	else \
+	  echo "slurm: NOT INSTALLED and apt-get is not usable here (install slurm-wlm and munge as root);"; \
+	  echo "       the Slurm test will report itself as skipped"; \
+	fi
+
 ## test: Rust unit and integration tests, the Python tests (NumPy reference, DuckDB, Polars,
-## crashes), then a short run of each fuzz target
-test: setup
-	$(CARGO) test --release --locked --workspace
-	DRIFT_BIN=$(CURDIR)/$(DRIFT) $(PY) -m pytest -q tests/python
-	$(MAKE) fuzz
+## crashes, Slurm), then a short run of each fuzz target; at the end, what could not run here
+## (a test that lacks a capability records `capability: reason` in $(SKIP_LOG); with
+## DRIFT_REQUIRE="root avx512 ..." such a test fails instead)
+test: export DRIFT_SKIP_LOG := $(SKIP_LOG)
+test: setup slurm
+	@mkdir -p $(dir $(SKIP_LOG)) && : > $(SKIP_LOG)
+	@status=0; \
+	( set -x; $(CARGO) test --release --locked --workspace \
+	  && DRIFT_BIN=$(CURDIR)/$(DRIFT) $(PY) -m pytest -q tests/python \
+	  && $(MAKE) --no-print-directory fuzz ) || status=$$?; \
+	echo; scripts/skips.sh summary; exit $$status
 
 ## fuzz: each cargo-fuzz target for FUZZ_SECONDS from the committed seeds (new finds go to a
 ## temporary folder); needs a nightly toolchain, installs cargo-fuzz
 fuzz:
 	@if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then \
-	  echo "fuzz: SKIPPED: no nightly Rust toolchain here (rustup toolchain install nightly)"; exit 0; \
+	  scripts/skips.sh record nightly "no nightly Rust toolchain here for make fuzz (rustup toolchain install nightly)"; \
+	  exit; \
 	fi; \
 	command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz || exit 1; \
 	for target in idx_reader idx_gz config; do \

@@ -1,12 +1,32 @@
-"""Shared fixtures: the drift binary, small IDX data sets written here, and finished runs."""
+"""Shared fixtures: the drift binary, small IDX data sets written here, and finished runs; and
+`skip`, how a test says it cannot run here."""
 import gzip
 import os
+import re
 import struct
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+
+def skip(capability: str, reason: str):
+    """Skips the calling test for want of `capability` (a short word: `root`, `fashion-mnist`,
+    `slurm`, ...): appends `capability: reason` to the file named by DRIFT_SKIP_LOG (when set),
+    which `make test` sums up at its end. Fails the test instead when DRIFT_REQUIRE (a space- or
+    comma-separated list) names the capability. The Rust tests' `drift_skip::skip` is the same."""
+    required = os.environ.get("DRIFT_REQUIRE", "")
+    if capability in re.split(r"[\s,]+", required):
+        pytest.fail(f"{capability} is required here (DRIFT_REQUIRE={required!r}), but this test cannot run: {reason}",
+                    pytrace=False)
+    line = f"{capability}: {reason}"
+    log = os.environ.get("DRIFT_SKIP_LOG")
+    if log:
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(line + "\n")  # one short write in append mode: lines of parallel tests do not mix
+    print(f"SKIPPED {line}")
+    pytest.skip(line)
 
 
 def drift_bin() -> str:

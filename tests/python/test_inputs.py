@@ -8,9 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-import pytest
 
-from conftest import run_drift
+from conftest import run_drift, skip
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 
@@ -21,7 +20,7 @@ def runs_row(out: Path) -> dict:
 
 def test_invert_and_the_squared_norm_match_numpy(tmp_path, cache_dir):
     if not (FASHION / "train-images-idx3-ubyte.gz").exists():
-        pytest.skip(f"SKIPPED LOUDLY: {FASHION} is missing; install the Debian package dataset-fashion-mnist")
+        skip("fashion-mnist", f"{FASHION} is missing; install the Debian package dataset-fashion-mnist")
     raw = gzip.decompress((FASHION / "train-images-idx3-ubyte.gz").read_bytes())
     n = 700
     images = np.frombuffer(raw[16:16 + n * 784], dtype=np.uint8).reshape(n, 784) / 255.0

@@ -3,9 +3,8 @@ Fashion-MNIST, overfitting on the synthetic set."""
 from pathlib import Path
 
 import polars as pl
-import pytest
 
-from conftest import run_drift
+from conftest import run_drift, skip
 
 FASHION = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 
@@ -33,7 +32,7 @@ def test_threads_do_not_change_a_bit(tmp_path, cache_dir):
 
 def test_fashion_mnist_reaches_the_expected_accuracy(tmp_path, cache_dir):
     if not FASHION.exists():
-        pytest.skip(f"SKIPPED LOUDLY: {FASHION} is missing; install the Debian package dataset-fashion-mnist")
+        skip("fashion-mnist", f"{FASHION.parent} is missing; install the Debian package dataset-fashion-mnist")
     out = tmp_path / "f"
     run_drift("train", "--dataset", "fashion-mnist", "--width", 256, "--epochs", 5, "--out", out,
               env={"DRIFT_CACHE": str(cache_dir)})

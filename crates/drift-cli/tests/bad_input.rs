@@ -350,7 +350,7 @@ fn an_output_folder_that_holds_another_run() {
 }
 
 /// Runs `body` with a fresh tmpfs mounted at a folder under `root` (root only; otherwise the
-/// test says why it is skipped and passes).
+/// skip is recorded, capability `root`, and the test passes).
 fn with_tmpfs(root: &Path, options: &str, body: impl FnOnce(&Path)) {
     let mount_point = root.join("mnt");
     fs::create_dir_all(&mount_point).unwrap();
@@ -363,7 +363,10 @@ fn with_tmpfs(root: &Path, options: &str, body: impl FnOnce(&Path)) {
                 std::panic::resume_unwind(panic);
             }
         }
-        other => eprintln!("SKIPPED: cannot mount a tmpfs here (needs root): {other:?}"),
+        other => {
+            eprintln!("mount -t tmpfs: {other:?}");
+            drift_skip::skip("root", "cannot mount a tmpfs here (needs root)");
+        }
     }
 }
 

@@ -589,7 +589,7 @@ mod tests {
         let e = load(&DatasetSpec::FashionMnist, &options(&nowhere)).unwrap_err().to_string();
         assert!(e.starts_with("fashion-mnist: --data-dir") && e.contains("nowhere"), "{e}");
         if std::env::var_os("MNIST_DIR").is_some() {
-            eprintln!("skipping part of locations_say_how_to_fix_them: MNIST_DIR is set");
+            drift_skip::skip("no-mnist-dir", "MNIST_DIR is set, so the message for a missing MNIST is not checked");
             return;
         }
         let opts = LoadOptions { data_dir: None, ..options(dir.path()) };
@@ -621,7 +621,10 @@ mod tests {
     #[test]
     fn real_fashion_mnist_loads_and_verifies() {
         if !Path::new(FASHION_DIR).is_dir() {
-            eprintln!("skipping real_fashion_mnist_loads_and_verifies: {FASHION_DIR} does not exist (install dataset-fashion-mnist)");
+            drift_skip::skip(
+                "fashion-mnist",
+                &format!("{FASHION_DIR} is missing; install the Debian package dataset-fashion-mnist"),
+            );
             return;
         }
         let cache = tempfile::tempdir().unwrap();

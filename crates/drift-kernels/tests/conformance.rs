@@ -1,7 +1,7 @@
 //! Every kernel against a plain f64 reference on awkward shapes, and bit-identity across threads.
 
 mod common;
-use common::data;
+use common::{data, kernels};
 
 use drift_kernels::*;
 
@@ -28,7 +28,7 @@ fn assert_close(got: &[f32], want: &[f64], k: usize, what: &str) {
 /// The three training layouts: forward X·Wᵀ, backward-data dZ·W, weight gradient dZᵀ·X.
 #[test]
 fn gemm_three_layouts_match_reference_with_every_kernel() {
-    for kernel in Kernel::available() {
+    for kernel in kernels() {
         three_layouts(kernel);
     }
 }

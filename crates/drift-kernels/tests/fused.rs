@@ -4,7 +4,7 @@
 //! reference, and the same bits on 1 and 2 threads.
 
 mod common;
-use common::{data, Layout, LAYOUTS, TRAINING_SHAPES};
+use common::{data, kernels, Layout, LAYOUTS, TRAINING_SHAPES};
 
 use drift_kernels::blocked::{gemm_blocked, gemm_blocked_fused, Isa};
 use drift_kernels::{
@@ -15,15 +15,6 @@ use drift_kernels::{
 /// A ReLU output: about half zeros, the rest positive.
 fn activation(len: usize, seed: u64) -> Vec<f32> {
     data(len, seed).into_iter().map(|v| v.max(0.0)).collect()
-}
-
-/// The kernels to test: every supported instruction set, then matrixmultiply.
-fn kernels() -> Vec<Kernel> {
-    for isa in Isa::ALL.into_iter().filter(|isa| !isa.available()) {
-        println!("SKIPPED: {isa} not supported by this CPU");
-        eprintln!("SKIPPED: {isa} not supported by this CPU");
-    }
-    Kernel::available()
 }
 
 /// One product `C (m×n) = A (m×k) · B (k×n)` in a training layout, with an epilogue's operands.
