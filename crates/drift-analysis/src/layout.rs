@@ -191,7 +191,7 @@ pub enum RunContents {
     /// `runs.parquet` exists.
     Finished,
     /// Started: files but no `runs.parquet`; the record if it can be read, the reason if not.
-    Started { record: Result<RunRecord, String>, checkpoint: bool },
+    Started { record: Box<Result<RunRecord, String>>, checkpoint: bool },
 }
 
 impl RunDir {
@@ -293,7 +293,7 @@ impl RunDir {
             None => Err("is missing".to_string()),
             Some(record) => record,
         };
-        Ok(RunContents::Started { record, checkpoint: self.has_checkpoint() })
+        Ok(RunContents::Started { record: Box::new(record), checkpoint: self.has_checkpoint() })
     }
 
     /// Takes the folder's lock (creating the folder): `Busy` if another process holds it. The
@@ -430,12 +430,13 @@ mod tests {
         assert_eq!(run.contents().unwrap(), RunContents::Empty, "the lock alone is not content");
         fs::write(run.table(TableFile::History), b"x").unwrap();
         match run.contents().unwrap() {
-            RunContents::Started { record: Err(why), checkpoint: false } => assert_eq!(why, "is missing"),
+            RunContents::Started { record, checkpoint: false } => assert_eq!(*record, Err("is missing".into())),
             other => panic!("{other:?}"),
         }
         fs::write(run.record_path(), b"{not json").unwrap();
         match run.contents().unwrap() {
-            RunContents::Started { record: Err(why), .. } => {
+            RunContents::Started { record, .. } => {
+                let why = record.unwrap_err();
                 assert!(why.starts_with("is not a drift run record"), "{why}")
             }
             other => panic!("{other:?}"),

@@ -25,7 +25,7 @@ pub enum Command {
     Sweep(SweepArgs),
     /// Draw the figures of a sweep folder from its tables.
     Figures(FiguresArgs),
-    /// Run a profile's sweep (resuming), draw the figures and write REPORT.md.
+    /// Run a profile's sweep (resuming), draw the figures and write the claims report.
     Reproduce(ReproduceArgs),
     /// Data set status, checksums and caches.
     Data(DataArgs),

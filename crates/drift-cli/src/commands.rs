@@ -57,7 +57,9 @@ pub fn sweep(args: SweepArgs) -> Result<(), Error> {
     let text = std::fs::read_to_string(&args.file).map_err(|e| file_error(e.to_string()))?;
     let sweep: Sweep = text.parse().map_err(|e: drift_train::SweepError| file_error(e.to_string()))?;
     let shard = match &args.shard {
-        Some(s) => s.parse().map_err(|e| Error::Key { key: "shard".into(), message: format!("{e}") })?,
+        Some(s) => s
+            .parse()
+            .map_err(|e: drift_train::ShardError| Error::Key { key: "shard".into(), message: e.to_string() })?,
         None => Shard::ALL,
     };
     let origin = args.file.display().to_string();

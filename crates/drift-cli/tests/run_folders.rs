@@ -117,7 +117,7 @@ fn threads_far_above_the_cores_are_capped() {
 #[test]
 fn one_impossible_run_stops_a_sweep_before_any_run_starts() {
     let tmp = tempfile::tempdir().unwrap();
-    let file = tmp.path().join("sweep.toml");
+    let file = tmp.path().join("grid.toml");
     fs::write(&file, "dataset = \"synthetic\"\nsynthetic-train = 500\nepochs = 1\nwidth = [8, 1000000, 16]\n").unwrap();
     let out = tmp.path().join("out");
     for resume in [false, true] {
@@ -223,7 +223,7 @@ fn a_missing_or_damaged_run_json_is_named() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     interrupted_run(&out, 200);
-    // Without a checkpoint, the folder cannot be told from someone else's: refused, naming run.json.
+    // Without a checkpoint, the folder cannot be told from someone else's: refused, naming the record.
     fs::rename(RunDir::new(&out).checkpoint_path(), tmp.path().join("kept.bin")).unwrap();
     fs::remove_file(RunDir::new(&out).record_path()).unwrap();
     let resume = [train_args(&out, 200, &[]), vec!["--resume".into()]].concat();

@@ -59,7 +59,7 @@ fn tables(dir: &Path) -> BTreeMap<String, RunTables> {
 #[test]
 fn three_shards_make_the_whole_sweep() {
     let tmp = tempfile::tempdir().unwrap();
-    let file = tmp.path().join("sweep.toml");
+    let file = tmp.path().join("grid.toml");
     fs::write(&file, SWEEP).unwrap();
     let (whole, sharded) = (tmp.path().join("whole"), tmp.path().join("sharded"));
     let out = sweep(&file, &whole, &[]);
@@ -86,11 +86,11 @@ fn three_shards_make_the_whole_sweep() {
 #[test]
 fn resume_skips_finished_runs_and_restarts_unfinished_ones() {
     let tmp = tempfile::tempdir().unwrap();
-    let file = tmp.path().join("sweep.toml");
+    let file = tmp.path().join("grid.toml");
     fs::write(&file, SWEEP).unwrap();
     let out_dir = tmp.path().join("out");
     assert!(sweep(&file, &out_dir, &["--shard", "1/2"]).status.success());
-    // An unfinished run: a folder without runs.parquet.
+    // An unfinished run: a folder without its runs table.
     let victim = SweepDir::new(&out_dir).runs().unwrap().remove(0);
     fs::remove_file(victim.table(TableFile::Runs)).unwrap();
     let again = sweep(&file, &out_dir, &[]);
@@ -107,7 +107,7 @@ fn resume_skips_finished_runs_and_restarts_unfinished_ones() {
 #[test]
 fn bad_sweeps_are_refused_before_any_work() {
     let tmp = tempfile::tempdir().unwrap();
-    let file = tmp.path().join("sweep.toml");
+    let file = tmp.path().join("grid.toml");
     fs::write(&file, SWEEP).unwrap();
     let out_dir = tmp.path().join("out");
     for shard in ["0/3", "4/3", "x"] {
@@ -139,14 +139,14 @@ fn reproduce_writes_figures_and_a_report_naming_missing_data() {
     let out = drift(&["reproduce", "--profile", profile.to_str().unwrap(), "--out", out_dir.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("data set mnist is NOT AVAILABLE"), "loud in the terminal");
-    let report = fs::read_to_string(out_dir.join("REPORT.md")).unwrap();
+    let report = fs::read_to_string(SweepDir::new(&out_dir).report_path()).unwrap();
     assert!(report.contains("data set mnist is NOT AVAILABLE"), "and in the report");
     for n in 1..=6 {
         assert!(report.contains(&format!("### {n}. ")), "claim {n} in the report");
     }
     for figure in ["F1-mask", "F2-regimes", "F3-w-vs-w0", "F4-moments", "F5-evolution", "F6-width", "F7-phase"] {
         for ext in ["png", "svg"] {
-            let path = out_dir.join("figures").join(format!("{figure}-synthetic.{ext}"));
+            let path = SweepDir::new(&out_dir).figures_dir().join(format!("{figure}-synthetic.{ext}"));
             assert!(path.is_file(), "{}", path.display());
             assert!(report.contains(&format!("figures/{figure}-synthetic.png")));
         }
@@ -160,7 +160,7 @@ fn reproduce_writes_figures_and_a_report_naming_missing_data() {
 #[test]
 fn two_processes_on_one_sweep_train_each_run_once() {
     let tmp = tempfile::tempdir().unwrap();
-    let file = tmp.path().join("sweep.toml");
+    let file = tmp.path().join("grid.toml");
     // Longer runs, so the two processes overlap.
     fs::write(
         &file,
@@ -194,7 +194,7 @@ fn two_processes_on_one_sweep_train_each_run_once() {
 #[test]
 fn diverging_runs_are_results_and_the_sweep_goes_on() {
     let tmp = tempfile::tempdir().unwrap();
-    let file = tmp.path().join("sweep.toml");
+    let file = tmp.path().join("grid.toml");
     fs::write(
         &file,
         "dataset = 'synthetic'\ntrain-size = 400\nepochs = 5\nwidth = 16\nthreads = 1\nsnapshots = 'every:1'\n\

@@ -89,9 +89,7 @@ impl Error {
             Error::Train(e) => {
                 matches!(e, drift_train::TrainError::Config(_) | drift_train::TrainError::DataMismatch { .. })
             }
-            Error::Resume(_) | Error::Tables(_) | Error::RunsFailed(_) | Error::Interrupted(_) => {
-                false
-            }
+            Error::Resume(_) | Error::Tables(_) | Error::RunsFailed(_) | Error::Interrupted(_) => false,
         }
     }
 }

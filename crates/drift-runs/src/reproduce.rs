@@ -67,8 +67,7 @@ pub fn draw(tables: &Tables, fig_dir: &Path, base: &Path) -> Result<Drawn, Error
     let mut drawn = Drawn { links: BTreeMap::new(), files: Vec::new(), skipped: Vec::new() };
     let all: Vec<&RunTables> = tables.runs.iter().collect();
     for setting in by_setting(&all) {
-        let (written, skipped) =
-            drift_figures::draw_all(&setting, &tables.masks, fig_dir)?;
+        let (written, skipped) = drift_figures::draw_all(&setting, &tables.masks, fig_dir)?;
         drawn.skipped.extend(skipped);
         let rel = |p: &Path| p.strip_prefix(base).unwrap_or(p).display().to_string();
         let links = written

@@ -41,7 +41,8 @@ pub fn check_fresh(dir: &RunDir, resume: bool) -> Result<(), Error> {
 /// How a run starts in its folder, decided under the lock.
 enum Start {
     Fresh,
-    Continue(TrainState, RunWriter, Vec<serde_json::Value>),
+    /// The checkpoint's state, its writer and the earlier resumes of `run.json`.
+    Continue(Box<(TrainState, RunWriter, Vec<serde_json::Value>)>),
     Finished,
 }
 
@@ -66,7 +67,10 @@ pub fn train_run(
         Start::Fresh => {
             (RunWriter::create(dir, run.meta.clone(), run.resolved.schedule.clone(), DEFAULT_BINS)?, None, Vec::new())
         }
-        Start::Continue(state, writer, resumes) => (writer, Some(state), resumes),
+        Start::Continue(continued) => {
+            let (state, writer, resumes) = *continued;
+            (writer, Some(state), resumes)
+        }
     };
     let resumed_after = state.as_ref().map(|s| s.epochs_done);
     if let Some(after) = resumed_after {
@@ -101,7 +105,7 @@ fn start(run: &Planned, dir: &RunDir, owner: Owner, resume: bool, warnings: &mut
         RunContents::Started { record, checkpoint } => (record, checkpoint),
     };
     let mut resumes = Vec::new();
-    match record {
+    match *record {
         Ok(record) if record.run_id != run.run_id() => {
             return Err(Error::OtherRun { path, found: record.run_id, expected: run.run_id().to_string() })
         }
@@ -111,13 +115,15 @@ fn start(run: &Planned, dir: &RunDir, owner: Owner, resume: bool, warnings: &mut
             "{}: {problem}; the checkpoint says which run this is, and it is rewritten",
             dir.record_path().display()
         )),
-        Err(problem) if owner == Owner::User => return Err(LayoutError::BadRecord {
-            path: dir.record_path(),
-            problem: format!(
+        Err(problem) if owner == Owner::User => {
+            return Err(LayoutError::BadRecord {
+                path: dir.record_path(),
+                problem: format!(
                 "{problem}, and there is no checkpoint: cannot tell which run this folder holds; choose a new folder"
             ),
+            }
+            .into())
         }
-        .into()),
         Err(_) => {}
     }
     if !checkpoint {
@@ -129,7 +135,7 @@ fn start(run: &Planned, dir: &RunDir, owner: Owner, resume: bool, warnings: &mut
             ResumeError::Tables(e) => Error::Tables(e),
             e => Error::Resume(e),
         })?;
-    Ok(Start::Continue(state, writer, resumes))
+    Ok(Start::Continue(Box::new((state, writer, resumes))))
 }
 
 fn effective_threads(run: &Planned) -> usize {

@@ -35,5 +35,5 @@ pub use drift_kernels::LossMode;
 pub use glyph::{glyph_mask, GLYPH_LETTERS};
 pub use model::{Layer, Params};
 pub use observer::{EpochRecord, History, Observer, ObserverError, RunStatus, RunSummary};
-pub use sweep::{RunKeys, Shard, Sweep, SweepError};
+pub use sweep::{RunKeys, Shard, ShardError, Sweep, SweepError};
 pub use trainer::{effective_train_size, evaluate, train, train_with, Evaluation, TrainError, Workspace};

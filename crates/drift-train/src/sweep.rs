@@ -199,11 +199,18 @@ impl Shard {
     }
 }
 
-impl FromStr for Shard {
-    type Err = String;
+/// A shard that is not `I/N` with 1 ≤ I ≤ N.
+#[derive(Debug, thiserror::Error)]
+#[error("expected I/N with 1 ≤ I ≤ N (e.g. 2/3), got '{got}'")]
+pub struct ShardError {
+    pub got: String,
+}
 
-    fn from_str(text: &str) -> Result<Self, String> {
-        let expected = || format!("expected I/N with 1 ≤ I ≤ N (e.g. 2/3), got '{text}'");
+impl FromStr for Shard {
+    type Err = ShardError;
+
+    fn from_str(text: &str) -> Result<Self, ShardError> {
+        let expected = || ShardError { got: text.to_string() };
         let (i, n) = text.split_once('/').ok_or_else(expected)?;
         let (index, count): (usize, usize) =
             (i.trim().parse().map_err(|_| expected())?, n.trim().parse().map_err(|_| expected())?);
