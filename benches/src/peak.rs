@@ -83,7 +83,8 @@ unsafe fn chains_avx2(iterations: u64) -> f32 {
         sum = _mm256_add_ps(sum, a);
     }
     let mut out = [0.0f32; 8];
-    _mm256_storeu_ps(out.as_mut_ptr(), sum);
+    // SAFETY: `out` holds the 8 floats the store writes.
+    unsafe { _mm256_storeu_ps(out.as_mut_ptr(), sum) };
     out.iter().sum()
 }
 

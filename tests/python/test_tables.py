@@ -132,4 +132,5 @@ def test_runs_row_and_metadata(synthetic_run):
     assert info["run_id"] == run["run_id"] and info["status"] == run["status"]
     assert info["provenance"]["threads"] == 2
     assert run["kernel"] in ("avx512", "avx2", "portable") and info["provenance"]["kernel"] == run["kernel"]
-    assert meta[b"drift.kernel"].decode() == run["kernel"]
+    arithmetic = {"avx512": "fma", "avx2": "fma", "portable": "portable"}[run["kernel"]]
+    assert meta[b"drift.arithmetic"].decode() == arithmetic and b"drift.kernel" not in meta

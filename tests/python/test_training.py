@@ -62,7 +62,7 @@ def test_every_kernel_trains_alike_and_is_recorded(tmp_path, cache_dir):
         assert run["kernel"] == kernel or (kernel == "auto" and run["kernel"] in ("avx512", "avx2", "portable"))
         ids.add(run["run_id"])
         finals[kernel] = pl.read_parquet(out / "history.parquet").sort("epoch")["train_loss"].to_list()
-    assert len(ids) == 3, "the kernel is part of the run id"
+    assert len(ids) == 3, "the arithmetic class (fma, portable, matrixmultiply) is part of the run id"
     for kernel, losses in finals.items():
         for a, b in zip(losses, finals["matrixmultiply"]):
             assert abs(a - b) <= 1e-4 * abs(b), (kernel, losses, finals["matrixmultiply"])

@@ -83,7 +83,12 @@ fn spawn(args: &[String]) -> Child {
 
 /// An interrupted run in `out`: started, stopped by SIGTERM once it has a checkpoint.
 fn interrupted_run(out: &Path, epochs: u32) {
-    let mut child = spawn(&train_args(out, epochs, &[]));
+    interrupted_run_with(out, epochs, &[]);
+}
+
+/// [`interrupted_run`] with `extra` flags.
+fn interrupted_run_with(out: &Path, epochs: u32, extra: &[&str]) {
+    let mut child = spawn(&train_args(out, epochs, extra));
     wait_for("the first checkpoint", || RunDir::new(out).checkpoint_path().is_file());
     unsafe_kill(child.id(), "TERM");
     let status = child.wait().unwrap();
@@ -258,6 +263,43 @@ fn resuming_records_thread_changes_and_refuses_result_changes() {
     let resumes = record["resumes"].as_array().expect("resumes recorded");
     assert_eq!(resumes.len(), 1);
     assert_eq!(resumes[0]["threads"], 2.min(std::thread::available_parallelism().unwrap().get()));
+}
+
+/// The run id names the arithmetic, not the instruction set: a run started with the AVX-512
+/// kernel continues with the AVX2 kernel (another machine, say) as the same run, to the bits of a
+/// run trained with AVX2 throughout; a kernel of another arithmetic is another run.
+#[test]
+fn a_run_resumes_with_another_kernel_of_its_arithmetic() {
+    #[cfg(target_arch = "x86_64")]
+    let both = std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma");
+    #[cfg(not(target_arch = "x86_64"))]
+    let both = false;
+    if !both {
+        return drift_skip::skip("avx512", "resuming an AVX-512 run with AVX2 needs both instruction sets");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (moved, straight) = (tmp.path().join("moved"), tmp.path().join("straight"));
+    let epochs = 200;
+    interrupted_run_with(&moved, epochs, &["--kernel", "avx512"]);
+    let portable = [train_args(&moved, epochs, &["--kernel", "portable"]), vec!["--resume".into()]].concat();
+    refused(&run(&portable), &["holds run", "another configuration"]);
+    let avx2 = [train_args(&moved, epochs, &["--kernel", "avx2"]), vec!["--resume".into()]].concat();
+    let output = run(&avx2);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = run(&train_args(&straight, epochs, &["--kernel", "avx2"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    let (moved, straight) = (RunDir::new(&moved), RunDir::new(&straight));
+    let record =
+        |dir: &RunDir| -> serde_json::Value { serde_json::from_slice(&fs::read(dir.record_path()).unwrap()).unwrap() };
+    let (a, b) = (record(&moved), record(&straight));
+    assert_eq!(a["run_id"], b["run_id"], "one run id for both instruction sets");
+    assert_eq!((&a["provenance"]["kernel"], &a["resumes"][0]["kernel"]), (&"avx2".into(), &"avx2".into()));
+    let last = *straight.snapshot_epochs().last().unwrap();
+    assert_eq!(last, epochs);
+    assert_eq!(fs::read(moved.snapshot_path(last)).unwrap(), fs::read(straight.snapshot_path(last)).unwrap());
 }
 
 #[test]

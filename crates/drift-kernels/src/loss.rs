@@ -106,8 +106,8 @@ pub fn softmax_cross_entropy(
         let inv = 1.0 / sum;
         let p_y = e[y] * inv;
         let (loss, live) = match mode {
-            LossMode::KerasClipped => (-(p_y.clamp(lo, hi)).ln(), (lo..=hi).contains(&p_y) || p_y.is_nan()),
-            LossMode::Logits => (sum.ln() - (z[y] - max), true),
+            LossMode::KerasClipped => (-ln(p_y.clamp(lo, hi)), (lo..=hi).contains(&p_y) || p_y.is_nan()),
+            LossMode::Logits => (ln(sum) - (z[y] - max), true),
         };
         out.loss_sum += f64::from(loss);
         out.clipped += usize::from(!live);
@@ -168,9 +168,48 @@ pub(crate) fn exp(x: f32) -> f32 {
     }
 }
 
+/// `ln x` for the loss: [`ln_f64`] of `x`, rounded to `f32`. The error before rounding is a
+/// few f64 ulps, so this is the correctly rounded logarithm but for inputs within about 1e-15
+/// of a rounding tie. Ours for the reason [`exp`] is: the C library's `logf` differs between
+/// libraries and versions, and the loss is a recorded result.
+pub(crate) fn ln(x: f32) -> f32 {
+    ln_f64(f64::from(x)) as f32
+}
+
+/// `ln x` in f64 from `+ − × ÷` only: `x = m·2ᵉ` with `m ∈ (√½, √2]`, then
+/// `ln m = 2·atanh(s) = 2s·(1 + s²/3 + s⁴/5 + …)` with `s = (m − 1)/(m + 1)`, `|s| ≤ 0.172`, to
+/// the `s²²/23` term (the next is below 1e-19 relative). `ln 0 = −∞`, `ln ∞ = ∞`, NaN for
+/// negative or NaN `x`. `x` must not be an f64 subnormal (no `f32` is one once widened).
+fn ln_f64(x: f64) -> f64 {
+    if x.is_nan() || x < 0.0 {
+        return f64::NAN;
+    }
+    if x == 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if x == f64::INFINITY {
+        return x;
+    }
+    debug_assert!(x.is_normal(), "ln_f64: subnormal {x:e}");
+    let bits = x.to_bits();
+    let mut e = ((bits >> 52) & 0x7ff) as i32 - 1023;
+    let mut m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000); // [1, 2)
+    if m > std::f64::consts::SQRT_2 {
+        m *= 0.5;
+        e += 1;
+    }
+    let s = (m - 1.0) / (m + 1.0);
+    let z = s * s;
+    let mut p = 0.0;
+    for k in (0..12).rev() {
+        p = p * z + 1.0 / f64::from(2 * k + 1);
+    }
+    f64::from(e) * std::f64::consts::LN_2 + 2.0 * s * p
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{exp, LossMode, ParseError};
+    use super::{exp, ln, ln_f64, LossMode, ParseError};
 
     #[test]
     fn loss_modes_parse_by_name_and_unknown_names_are_typed() {
@@ -202,5 +241,61 @@ mod tests {
         assert_eq!(exp(f32::NEG_INFINITY), 0.0);
         assert!(exp(f32::NAN).is_nan());
         assert!((exp(1.0) - std::f32::consts::E).abs() <= f32::EPSILON * 3.0);
+    }
+
+    /// Our `ln` against the platform's f64 logarithm: within 2 f64 ulps everywhere we sample,
+    /// and so, rounded to f32, equal to the correctly rounded value at every sampled f32
+    /// (every 4099th bit pattern of the positive floats, subnormals included).
+    #[test]
+    fn ln_is_accurate_and_total() {
+        let (mut worst, mut samples) = (0.0f64, 0);
+        for bits in (1u32..0x7f80_0000).step_by(4099) {
+            let x = f32::from_bits(bits);
+            let want = f64::from(x).ln();
+            let got = ln_f64(f64::from(x));
+            let ulp = f64::EPSILON * want.abs().max(f64::MIN_POSITIVE);
+            worst = worst.max((got - want).abs() / ulp);
+            assert_eq!(ln(x), want as f32, "ln({x:e})");
+            samples += 1;
+        }
+        println!("ln: worst error {worst:.2} f64 ulp over {samples} floats");
+        assert!(worst <= 2.0, "worst error {worst} f64 ulp");
+        assert_eq!(ln(1.0), 0.0);
+        assert_eq!(ln(0.0), f32::NEG_INFINITY);
+        assert_eq!(ln(f32::INFINITY), f32::INFINITY);
+        assert!(ln(-1.0).is_nan() && ln(f32::NAN).is_nan());
+    }
+
+    /// Known answers: the bit patterns of `exp` and `ln` at chosen points. These are results
+    /// (every logit goes through `exp`, every recorded loss through `ln`): a change here changes
+    /// results under the same run ids, so it must come with new golden values and a new format
+    /// version (`drift_train::FORMAT_VERSION`).
+    #[test]
+    fn exp_and_ln_bits_are_pinned() {
+        let exp_points: [(f32, u32); 8] = [
+            (0.0, 0x3f800000),
+            (-1e-7, 0x3f7ffffe),
+            (-0.5, 0x3f1b4598),
+            (-1.0, 0x3ebc5ab2),
+            (-2.302_585, 0x3dccccd0),
+            (-10.0, 0x383e6bce),
+            (-50.5, 0x1b0d6cfa),
+            (-87.0, 0x00b33687),
+        ];
+        let ln_points: [(f32, u32); 8] = [
+            (1e-7, 0xc180f1dc),
+            (0.1, 0xc0135d8e),
+            (0.5, 0xbf317218),
+            (0.999_999_9, 0xb4000001),
+            (1.5, 0x3ecf991f),
+            (2.0, 0x3f317218),
+            (10.0, 0x40135d8e),
+            (3.4e38, 0x42b171ab),
+        ];
+        let got = |f: fn(f32) -> f32, points: &[(f32, u32)]| -> Vec<(f32, u32)> {
+            points.iter().map(|&(x, _)| (x, f(x).to_bits())).collect()
+        };
+        assert_eq!(got(exp, &exp_points), exp_points, "exp");
+        assert_eq!(got(ln, &ln_points), ln_points, "ln");
     }
 }

@@ -78,6 +78,7 @@ pub fn train_run(
             "after_epoch": after,
             "threads": effective_threads(run),
             "snapshots": run.resolved.schedule.to_string(),
+            "kernel": run.resolved.config.resolved_kernel().as_str(),
             "drift_version": env!("CARGO_PKG_VERSION"),
         }));
     }

@@ -8,7 +8,7 @@ use drift_kernels::{Kernel, LossMode};
 
 /// Version of the on-disk result format; part of every run id so that a format change never
 /// mixes old and new tables under one id.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Everything that determines a run's numbers, plus the thread count (which does not).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -35,8 +35,8 @@ pub struct TrainConfig {
     pub loss: LossMode,
     /// Letter drawn as zeros into the hidden→hidden matrix before training (`None`: no mask).
     pub mask: Option<char>,
-    /// GEMM implementation (`auto`: the best this CPU has). Part of the result: kernels differ
-    /// in the order of their sums, so the resolved name goes into the run id.
+    /// GEMM implementation (`auto`: the best this CPU has). Its arithmetic class goes into the
+    /// run id: the AVX-512 and AVX2 kernels give the same bits, the others round differently.
     #[serde(with = "as_text")]
     pub kernel: Kernel,
     /// Worker threads (0: all cores). Never changes a result.
@@ -126,7 +126,7 @@ impl TrainConfig {
             ("loss_mode", self.loss.to_string()),
             ("init", "glorot-uniform".to_string()),
             ("mask", self.mask.map(String::from).unwrap_or_default()),
-            ("kernel", self.resolved_kernel().to_string()),
+            ("arithmetic", arithmetic(self.resolved_kernel()).to_string()),
         ]
     }
 
@@ -144,6 +144,16 @@ impl TrainConfig {
         }
         let digest = hasher.finalize();
         digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// The arithmetic class of a resolved kernel: kernels of one class give the same bits.
+fn arithmetic(kernel: Kernel) -> &'static str {
+    match kernel {
+        Kernel::Avx512 | Kernel::Avx2 => "fma",
+        Kernel::Portable => "portable",
+        Kernel::MatrixMultiply => "matrixmultiply",
+        Kernel::Auto => "auto",
     }
 }
 
@@ -185,6 +195,17 @@ mod tests {
         assert_ne!(a.run_id(100, "x"), a.run_id(100, "y"));
         assert_ne!(a.run_id(100, "x"), a.run_id(99, "x"));
         assert_eq!(a.run_id(100, "x").len(), 16);
+    }
+
+    /// The id names the arithmetic, not the instruction set: AVX-512 and AVX2 runs share it
+    /// (their bits are identical), the portable kernel and matrixmultiply do not.
+    #[test]
+    fn run_id_follows_the_arithmetic_class() {
+        let with = |kernel| TrainConfig { kernel, ..TrainConfig::default() }.run_id(100, "x");
+        assert_eq!(with(Kernel::Avx512), with(Kernel::Avx2));
+        assert_ne!(with(Kernel::Avx512), with(Kernel::Portable));
+        assert_ne!(with(Kernel::Avx512), with(Kernel::MatrixMultiply));
+        assert_ne!(with(Kernel::Portable), with(Kernel::MatrixMultiply));
     }
 
     #[test]
