@@ -181,6 +181,16 @@ pub(crate) fn ln(x: f32) -> f32 {
 /// the `s²²/23` term (the next is below 1e-19 relative). `ln 0 = −∞`, `ln ∞ = ∞`, NaN for
 /// negative or NaN `x`. `x` must not be an f64 subnormal (no `f32` is one once widened).
 fn ln_f64(x: f64) -> f64 {
+    /// `1/(2k + 1)` for `k < 12`: the series' coefficients, rounded once, at compile time.
+    const ATANH_SERIES: [f64; 12] = {
+        let mut c = [0.0; 12];
+        let mut k = 0;
+        while k < 12 {
+            c[k] = 1.0 / (2 * k + 1) as f64;
+            k += 1;
+        }
+        c
+    };
     if x.is_nan() || x < 0.0 {
         return f64::NAN;
     }
@@ -200,10 +210,7 @@ fn ln_f64(x: f64) -> f64 {
     }
     let s = (m - 1.0) / (m + 1.0);
     let z = s * s;
-    let mut p = 0.0;
-    for k in (0..12).rev() {
-        p = p * z + 1.0 / f64::from(2 * k + 1);
-    }
+    let p = ATANH_SERIES.iter().rev().fold(0.0, |p, &c| p * z + c);
     f64::from(e) * std::f64::consts::LN_2 + 2.0 * s * p
 }
 
