@@ -3,7 +3,7 @@
 //! Instruction sets the CPU lacks are skipped and recorded (`drift_skip`), never silently.
 
 mod common;
-use common::{data, has, supported_isas, Layout, LAYOUTS, TRAINING_SHAPES};
+use common::{assert_close, data, has, supported_isas, Layout, LAYOUTS, TRAINING_SHAPES};
 
 use drift_kernels::blocked::{gemm_blocked, Isa, IsaError};
 use drift_kernels::{MatMut, MatRef};
@@ -52,14 +52,6 @@ impl Operands {
 
     fn run(&self, isa: Isa, c: &mut [f32], accumulate: bool) {
         gemm_blocked(isa, self.a(), self.b(), MatMut::new(c, self.m, self.n), accumulate);
-    }
-}
-
-fn assert_close(got: &[f32], want: &[f64], k: usize, what: &str) {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    for (idx, (&g, &w)) in got.iter().zip(want).enumerate() {
-        let tol = 1e-5 * (k.max(1) as f64).sqrt() * (1.0 + w.abs());
-        assert!((f64::from(g) - w).abs() <= tol, "{what}: element {idx}: got {g}, want {w} (tol {tol:e})");
     }
 }
 

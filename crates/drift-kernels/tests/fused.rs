@@ -4,7 +4,7 @@
 //! reference, and the same bits on 1 and 2 threads.
 
 mod common;
-use common::{data, kernels, Layout, LAYOUTS, TRAINING_SHAPES};
+use common::{assert_close, data, kernels, Layout, LAYOUTS, TRAINING_SHAPES};
 
 use drift_kernels::blocked::{gemm_blocked, gemm_blocked_fused, Isa};
 use drift_kernels::{
@@ -146,13 +146,6 @@ fn isa(kernel: Kernel) -> Isa {
 
 fn same_bits(x: &[f32], y: &[f32]) -> bool {
     x.len() == y.len() && x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits())
-}
-
-fn assert_close(got: &[f32], want: &[f64], k: usize, what: &str) {
-    for (idx, (&g, &w)) in got.iter().zip(want).enumerate() {
-        let tol = 1e-5 * (k.max(1) as f64).sqrt() * (1.0 + w.abs());
-        assert!((f64::from(g) - w).abs() <= tol, "{what}: element {idx}: got {g}, want {w} (tol {tol:e})");
-    }
 }
 
 fn check(kernels: &[Kernel], m: usize, k: usize, n: usize, seed: u64) {

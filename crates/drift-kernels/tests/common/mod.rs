@@ -86,3 +86,14 @@ impl Layout {
         }
     }
 }
+
+/// `got` within `1e-5·√k·(1 + |want|)` of the f64 reference, element by element: the rounding
+/// a sum of `k` f32 products may accumulate.
+#[track_caller]
+pub fn assert_close(got: &[f32], want: &[f64], k: usize, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (idx, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let tol = 1e-5 * (k.max(1) as f64).sqrt() * (1.0 + w.abs());
+        assert!((f64::from(g) - w).abs() <= tol, "{what}: element {idx}: got {g}, want {w} (tol {tol:e})");
+    }
+}
