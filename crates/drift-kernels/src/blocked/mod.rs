@@ -47,7 +47,7 @@ mod x86;
 
 use crate::epilogue::separate;
 use crate::{Epilogue, Kernel, MatMut, MatRef};
-use driver::{Epi, Out};
+use driver::Out;
 use kernel::Microkernel;
 use pack::Source;
 use params::BlockSizes;
@@ -87,25 +87,17 @@ pub fn gemm_blocked_fused(kernel: Kernel, a: MatRef<'_>, b: MatRef<'_>, c: MatMu
     if m == 0 || n == 0 || (k == 0 && matches!(epilogue, Epilogue::Accumulate | Epilogue::Sgd { .. })) {
         return;
     }
-    let epi = match epilogue {
-        _ if k == 0 => None,
-        Epilogue::None => Some(Epi::Store { accumulate: false }),
-        Epilogue::Accumulate => Some(Epi::Store { accumulate: true }),
-        Epilogue::Bias(bias) => Some(Epi::Bias { bias, along_rows: false, relu: false }),
-        Epilogue::BiasRelu(bias) => Some(Epi::Bias { bias, along_rows: false, relu: true }),
-        Epilogue::ReluMask(mask) => Some(Epi::Mask(mask)),
-        Epilogue::Sgd { lr } if k <= block_sizes(kernel).kc => Some(Epi::Sgd(lr)),
-        Epilogue::Sgd { .. } => None,
-    };
-    match epi {
-        Some(epi) => product(kernel, a, b, c, epi),
-        None => separate(c, epilogue, |c| {
+    let fused = k > 0 && !matches!(epilogue, Epilogue::Sgd { .. } if k > block_sizes(kernel).kc);
+    if fused {
+        product(kernel, a, b, c, epilogue)
+    } else {
+        separate(c, epilogue, |c| {
             if k == 0 {
                 c.into_parts().0.fill(0.0);
             } else {
-                product(kernel, a, b, c, Epi::Store { accumulate: false });
+                product(kernel, a, b, c, Epilogue::None);
             }
-        }),
+        })
     }
 }
 
@@ -119,7 +111,7 @@ fn block_sizes(kernel: Kernel) -> BlockSizes {
 }
 
 /// The checked product with `m, k, n > 0`: views to packing sources, then the driver.
-fn product(kernel: Kernel, a: MatRef<'_>, b: MatRef<'_>, c: MatMut<'_>, epi: Epi<'_>) {
+fn product(kernel: Kernel, a: MatRef<'_>, b: MatRef<'_>, c: MatMut<'_>, epilogue: Epilogue<'_>) {
     let (m, k, n) = (a.rows(), a.cols(), b.cols());
     let (c, _, _) = c.into_parts();
     let a = source(&a, "A");
@@ -128,10 +120,10 @@ fn product(kernel: Kernel, a: MatRef<'_>, b: MatRef<'_>, c: MatMut<'_>, epi: Epi
     let bs = block_sizes(kernel);
     match kernel {
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512 => run::<x86::Avx512>(bs, (m, k, n), a, b, out, epi),
+        Kernel::Avx512 => run::<x86::Avx512>(bs, (m, k, n), a, b, out, epilogue),
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 => run::<x86::Avx2>(bs, (m, k, n), a, b, out, epi),
-        Kernel::Portable => run::<kernel::Portable>(bs, (m, k, n), a, b, out, epi),
+        Kernel::Avx2 => run::<x86::Avx2>(bs, (m, k, n), a, b, out, epilogue),
+        Kernel::Portable => run::<kernel::Portable>(bs, (m, k, n), a, b, out, epilogue),
         // Not blocked, or an x86 kernel elsewhere: both rejected by `gemm_blocked_fused`.
         _ => unreachable!("gemm_blocked: {kernel} passed the checks but has no microkernel here"),
     }
@@ -163,7 +155,7 @@ fn run<K: Microkernel>(
     a: Source<'_>,
     b: Source<'_>,
     c: Out,
-    epi: Epi<'_>,
+    epilogue: Epilogue<'_>,
 ) {
     let padded = |rows: usize, cols: usize| rows.div_ceil(K::MR) * K::MR * cols.div_ceil(K::NR) * K::NR;
     let swap = 4 * padded(n, m) < 3 * padded(m, n);
@@ -174,13 +166,9 @@ fn run<K: Microkernel>(
     // against m×n, and the transposed view keeps the mask's offsets (only a bias changes sides).
     unsafe {
         if swap {
-            let epi = match epi {
-                Epi::Bias { bias, along_rows, relu } => Epi::Bias { bias, along_rows: !along_rows, relu },
-                other => other,
-            };
-            driver::gemm::<K>(bs, (n, k, m), b, a, Out { ptr: c.ptr, rsc: c.csc, csc: c.rsc }, epi);
+            driver::gemm::<K>(bs, (n, k, m), b, a, Out { ptr: c.ptr, rsc: c.csc, csc: c.rsc }, (epilogue, true));
         } else {
-            driver::gemm::<K>(bs, (m, k, n), a, b, c, epi);
+            driver::gemm::<K>(bs, (m, k, n), a, b, c, (epilogue, false));
         }
     }
 }

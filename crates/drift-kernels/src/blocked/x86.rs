@@ -7,6 +7,7 @@
 use std::arch::x86_64::*;
 
 use super::kernel::{Microkernel, TileOp, MAX_TILE};
+use crate::elementwise::ElementOp;
 
 /// AVX-512F, 8×32: 16 zmm accumulators + 2 B vectors + 1 broadcast; 2 loads and 8 broadcasts
 /// feed 16 FMAs per step, which Zen 4 (one 512-bit FMA per cycle) sustains at ≈ 98% of peak from
@@ -111,22 +112,25 @@ unsafe fn write_tile<V: Register, const MR: usize, const NV: usize>(
 ) {
     let nr = NV * V::LANES;
     if csc != 1 {
-        debug_assert!(matches!(op, TileOp::Store | TileOp::Add), "{op:?} on strided C");
+        debug_assert!(matches!(op.op, ElementOp::Store | ElementOp::Add), "{op:?} on strided C");
         let mut tile = [0.0f32; MAX_TILE];
-        // SAFETY: the tile holds MR·NR ≤ MAX_TILE floats, rows NR apart.
+        // SAFETY: the tile holds MR·NR ≤ MAX_TILE floats, rows NR apart; the caller promised
+        // `V`'s instruction set.
         unsafe { store_rows(acc, tile.as_mut_ptr(), nr as isize, |_, _, x| x) };
-        // SAFETY: (i, j) < (MR, NR) is inside the caller's tile.
-        unsafe { scatter(&tile[..MR * nr], nr, c, rsc, csc, matches!(op, TileOp::Add)) };
+        // SAFETY: (i, j) < (MR, NR) is inside the caller's tile, and `op` has no operand.
+        unsafe { scatter(&tile[..MR * nr], nr, c, rsc, csc, op) };
         return;
     }
-    // SAFETY (each arm): row i of the tile is NR contiguous floats at c + i·rsc, readable and
-    // writable; the bias holds NR floats, the mask has C's offsets (caller).
+    // SAFETY (each arm): the caller promised `V`'s instruction set, that row i of the tile is NR
+    // contiguous floats at c + i·rsc, readable and writable, and that the operand is the tile's
+    // bias (NR floats) or has C's offsets (the mask).
     unsafe {
-        match op {
-            TileOp::Store => store_rows(acc, c, rsc, |_, _, x| x),
-            TileOp::Add => store_rows(acc, c, rsc, |p, _, x| V::add(V::load(p), x)),
-            TileOp::Bias { bias, add, relu } => {
-                let bias: [V; NV] = std::array::from_fn(|v| V::load(bias.add(v * V::LANES)));
+        let operand = op.operand;
+        match op.op {
+            ElementOp::Store => store_rows(acc, c, rsc, |_, _, x| x),
+            ElementOp::Add => store_rows(acc, c, rsc, |p, _, x| V::add(V::load(p), x)),
+            ElementOp::Bias { add, relu } => {
+                let bias: [V; NV] = std::array::from_fn(|v| V::load(operand.add(v * V::LANES)));
                 store_rows(acc, c, rsc, |p, (_, v), x| {
                     let s = V::add(if add { V::add(V::load(p), x) } else { x }, bias[v]);
                     if relu {
@@ -136,11 +140,11 @@ unsafe fn write_tile<V: Register, const MR: usize, const NV: usize>(
                     }
                 })
             }
-            TileOp::Mask { mask, add } => store_rows(acc, c, rsc, |p, (i, v), x| {
+            ElementOp::Mask { add } => store_rows(acc, c, rsc, |p, (i, v), x| {
                 let s = if add { V::add(V::load(p), x) } else { x };
-                V::zero_where_not_positive(s, V::load(mask.offset(i as isize * rsc + (v * V::LANES) as isize)))
+                V::zero_where_not_positive(s, V::load(operand.offset(i as isize * rsc + (v * V::LANES) as isize)))
             }),
-            TileOp::Sgd(lr) => {
+            ElementOp::Sgd(lr) => {
                 let lr = V::splat(lr);
                 store_rows(acc, c, rsc, |p, _, x| V::sub(V::load(p), V::mul(lr, x)))
             }
@@ -171,24 +175,27 @@ unsafe fn store_rows<V: Register, const MR: usize, const NV: usize>(
     }
 }
 
-/// `c[i·rsc + j·csc] (=|+=) tile[i·nr + j]` for the whole tile.
+/// `c[i·rsc + j·csc] = op(c[i·rsc + j·csc], tile[i·nr + j])` for the whole tile, element by
+/// element (the scalar definition).
 ///
 /// # Safety
-/// Every `c + i·rsc + j·csc` for the tile's `(i, j)` is writable (and readable with `accumulate`).
-unsafe fn scatter(tile: &[f32], nr: usize, c: *mut f32, rsc: isize, csc: isize, accumulate: bool) {
+/// Every `c + i·rsc + j·csc` for the tile's `(i, j)` is readable and writable; `op`'s operand is
+/// valid as `TileOp::scalar` requires.
+unsafe fn scatter(tile: &[f32], nr: usize, c: *mut f32, rsc: isize, csc: isize, op: TileOp) {
     for (i, row) in tile.chunks_exact(nr).enumerate() {
         for (j, &x) in row.iter().enumerate() {
-            // SAFETY: inside the caller's tile.
+            // SAFETY: inside the caller's tile; the operand is the caller's.
             unsafe {
-                let p = c.offset(i as isize * rsc + j as isize * csc);
-                *p = if accumulate { *p + x } else { x };
+                let o = i as isize * rsc + j as isize * csc;
+                let p = c.offset(o);
+                *p = op.scalar(*p, x, j, o);
             }
         }
     }
 }
 
 /// The vector register of a kernel: the operations of the microkernel's loop and of the
-/// epilogues. The epilogue operations must round as the scalar definition in `TileOp::scalar`
+/// epilogues. The epilogue operations must round as the scalar definition, `ElementOp::apply`,
 /// does (one IEEE operation per step, no FMA).
 ///
 /// # Safety
@@ -297,7 +304,7 @@ register! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::elementwise::relu;
+    use crate::elementwise::{no_operand, relu};
 
     /// NaN, both zeros, infinities, subnormals: the lanes the random tests never hit.
     const SPECIAL: [f32; 16] = [
@@ -319,8 +326,8 @@ mod tests {
         0.5,
     ];
 
-    /// The vector epilogue operations against their scalar definitions, bit for bit, on every
-    /// pair of special values.
+    /// The vector epilogue operations against the scalar definition ([`ElementOp::apply`]), bit
+    /// for bit, on every pair of special values.
     fn check<V: Register>() {
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         let lanes = V::LANES;
@@ -334,10 +341,14 @@ mod tests {
                 V::store(out.as_mut_ptr(), V::relu(xv));
                 assert_eq!(bits(&out), bits(&x.iter().map(|&v| relu(v)).collect::<Vec<_>>()), "relu");
                 V::store(out.as_mut_ptr(), V::zero_where_not_positive(xv, mv));
-                let want: Vec<f32> = x.iter().zip(&m).map(|(&v, &k)| if k <= 0.0 { 0.0 } else { v }).collect();
-                assert_eq!(bits(&out), bits(&want), "mask {m:?}");
+                let scalar =
+                    |op: ElementOp| -> Vec<f32> { x.iter().zip(&m).map(|(&v, &k)| op.apply(0.0, v, || k)).collect() };
+                assert_eq!(bits(&out), bits(&scalar(ElementOp::Mask { add: false })), "mask {m:?}");
+                V::store(out.as_mut_ptr(), V::relu(V::add(xv, mv)));
+                assert_eq!(bits(&out), bits(&scalar(ElementOp::Bias { add: false, relu: true })), "bias relu {m:?}");
                 V::store(out.as_mut_ptr(), V::sub(xv, V::mul(V::splat(0.1), mv)));
-                let want: Vec<f32> = x.iter().zip(&m).map(|(&v, &k)| v - 0.1 * k).collect();
+                let want: Vec<f32> =
+                    x.iter().zip(&m).map(|(&v, &k)| ElementOp::Sgd(0.1).apply(v, k, no_operand)).collect();
                 assert_eq!(bits(&out), bits(&want), "sgd");
             }
         }
