@@ -134,8 +134,9 @@ impl Packed {
                 assert_eq!(flags.len(), count, "one flag per shared panel");
                 self.panels(flags, at, size, fill)
             }
-            // SAFETY (both): the caller's.
+            // SAFETY: the caller promised that no other task uses the panels at `at`.
             Packing::Owned => unsafe { self.own(count, at, size, fill) },
+            // SAFETY: the caller promised that no other task uses the floats at `private`.
             Packing::Private => unsafe { self.own(count, private, size, fill) },
         }
     }
@@ -284,8 +285,9 @@ pub(crate) unsafe fn gemm<K: Microkernel>(
             let private = a_len + b_len + t * (private_a + private_b);
             for (kb, p0) in (0..k).step_by(kc_max).enumerate() {
                 let kc = kc_max.min(k - p0);
-                // SAFETY (both): Owned panels belong to this task's column block (B) or row block
-                // (A), which no other task uses; a Private copy lies in this task's own region.
+                // SAFETY: B is Owned only when the grid has one row block (`Packing::choose`), so
+                // no other task uses this task's column block; a Private copy lies in this task's
+                // own region `private + private_a ..`.
                 let b_block = unsafe {
                     packed.block(
                         b_packing,
@@ -295,6 +297,9 @@ pub(crate) unsafe fn gemm<K: Microkernel>(
                         |i, d| pack_panel(d, nr, b, (jp0 + i) * nr, p0, kc, K::AVX),
                     )
                 };
+                // SAFETY: A is Owned only when the grid has one column block (`Packing::choose`),
+                // so no other task uses this task's row block; a Private copy lies in this task's
+                // own region `private ..`.
                 let a_block = unsafe {
                     packed.block(
                         a_packing,

@@ -121,7 +121,7 @@ unsafe fn write_tile<V: Register, const MR: usize, const NV: usize>(
         unsafe { scatter(&tile[..MR * nr], nr, c, rsc, csc, op) };
         return;
     }
-    // SAFETY (each arm): the caller promised `V`'s instruction set, that row i of the tile is NR
+    // SAFETY: (each arm) the caller promised `V`'s instruction set, that row i of the tile is NR
     // contiguous floats at c + i·rsc, readable and writable, and that the operand is the tile's
     // bias (NR floats) or has C's offsets (the mask).
     unsafe {
@@ -228,7 +228,7 @@ macro_rules! register {
      zero_where_not_positive: |$x:ident, $mask:ident| $select:expr) => {
         impl Register for $register {
             const LANES: usize = $lanes;
-            // SAFETY (every block below): the instruction set, and for `load` and `store` the
+            // SAFETY: (every block below) the instruction set, and for `load` and `store` the
             // `LANES` floats at `p`, are the caller's promise (see `Register`).
             #[inline(always)]
             unsafe fn zero() -> Self {
