@@ -15,11 +15,19 @@ pub enum Isa {
 }
 
 impl Isa {
+    /// Whether this CPU has the instruction set.
+    #[cfg(target_arch = "x86_64")]
     pub fn available(self) -> bool {
         match self {
             Isa::Avx512 => is_x86_feature_detected!("avx512f"),
             Isa::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
         }
+    }
+
+    /// Never: both are x86-64 instruction sets.
+    #[cfg(not(target_arch = "x86_64"))]
+    pub fn available(self) -> bool {
+        false
     }
 
     pub fn name(self) -> &'static str {
@@ -49,6 +57,7 @@ impl Isa {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn chains_avx512(iterations: u64) -> f32 {
     use std::arch::x86_64::*;
@@ -67,6 +76,7 @@ unsafe fn chains_avx512(iterations: u64) -> f32 {
     _mm512_reduce_add_ps(sum)
 }
 
+#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn chains_avx2(iterations: u64) -> f32 {
     use std::arch::x86_64::*;
@@ -88,6 +98,7 @@ unsafe fn chains_avx2(iterations: u64) -> f32 {
     out.iter().sum()
 }
 
+#[cfg(target_arch = "x86_64")]
 fn one_thread(isa: Isa) -> f32 {
     assert!(isa.available(), "{isa:?} is not supported by this CPU");
     // SAFETY: the instruction set was checked just above.
@@ -97,6 +108,11 @@ fn one_thread(isa: Isa) -> f32 {
             Isa::Avx2 => chains_avx2(ITERATIONS),
         }
     }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn one_thread(isa: Isa) -> f32 {
+    panic!("{isa:?} is not supported by this CPU")
 }
 
 /// Runs the probe on `threads` threads at once; returns a value so the work is not optimised out.

@@ -20,15 +20,72 @@ pub fn relu(v: f32) -> f32 {
     }
 }
 
+/// What an epilogue does to one element of C, from its old value `c` and a sum `x` (the product,
+/// or the sum of one reduction block of it): the one scalar definition of the element-wise
+/// operations. The passes below, the portable kernel, the blocked driver's edge tiles and the x86
+/// kernels' strided stores all compute elements through [`ElementOp::apply`]; the x86 vector
+/// epilogues match it lane for lane (tested in `blocked/x86.rs`). Each variant rounds once per
+/// IEEE operation, never through an FMA.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum ElementOp {
+    /// `x`.
+    Store,
+    /// `c + x`.
+    Add,
+    /// `s + bias`, then [`relu`] with `relu`, where the sum so far `s` is `c + x` with `add`,
+    /// else `x`.
+    Bias { add: bool, relu: bool },
+    /// `+0` where `mask ≤ 0` (a NaN mask keeps the value), else `s` as for `Bias`: the backward
+    /// of a ReLU whose output is `mask`.
+    Mask { add: bool },
+    /// `c − lr·x`: an SGD step on the weight `c` with the gradient `x`.
+    Sgd(f32),
+}
+
+impl ElementOp {
+    /// The element's new value. `operand` gives its bias (`Bias`) or its mask value (`Mask`) and
+    /// is called by those two only.
+    #[inline(always)]
+    pub(crate) fn apply(self, c: f32, x: f32, operand: impl FnOnce() -> f32) -> f32 {
+        let sum = |add: bool| if add { c + x } else { x };
+        match self {
+            ElementOp::Store => x,
+            ElementOp::Add => c + x,
+            ElementOp::Bias { add, relu: on } => {
+                let v = sum(add) + operand();
+                if on {
+                    relu(v)
+                } else {
+                    v
+                }
+            }
+            ElementOp::Mask { add } => {
+                if operand() <= 0.0 {
+                    0.0
+                } else {
+                    sum(add)
+                }
+            }
+            ElementOp::Sgd(lr) => c - lr * x,
+        }
+    }
+}
+
+/// The `operand` of an [`ElementOp`] that takes none: never called.
+pub(crate) fn no_operand() -> f32 {
+    unreachable!("an element-wise operation without operand asked for one")
+}
+
 /// Forward of a hidden layer's activation, in place: `Z[i,j] = max(Z[i,j] + b[j], 0)`.
 /// `z` is `m × n` row-major with `n = b.len()`.
 pub fn bias_relu_forward(z: &mut [f32], b: &[f32]) {
     let n = b.len();
     assert!(n > 0 && z.len().is_multiple_of(n), "bias_relu_forward: {} values for width {n}", z.len());
+    let op = ElementOp::Bias { add: false, relu: true };
     let block = |rows: &mut [f32]| {
         for row in rows.chunks_exact_mut(n) {
             for (v, &bias) in row.iter_mut().zip(b) {
-                *v = relu(*v + bias);
+                *v = op.apply(0.0, *v, || bias);
             }
         }
     };
@@ -43,9 +100,10 @@ pub fn bias_relu_forward(z: &mut [f32], b: &[f32]) {
 pub fn bias_forward(z: &mut [f32], b: &[f32]) {
     let n = b.len();
     assert!(n > 0 && z.len().is_multiple_of(n), "bias_forward: {} values for width {n}", z.len());
+    let op = ElementOp::Bias { add: false, relu: false };
     for row in z.chunks_exact_mut(n) {
         for (v, &bias) in row.iter_mut().zip(b) {
-            *v += bias;
+            *v = op.apply(0.0, *v, || bias);
         }
     }
 }
@@ -54,11 +112,10 @@ pub fn bias_forward(z: &mut [f32], b: &[f32]) {
 /// (The ReLU output is positive exactly where its input was, so `A` serves as the mask.)
 pub fn relu_backward(da: &mut [f32], a: &[f32]) {
     assert_eq!(da.len(), a.len(), "relu_backward: gradient and activation differ in size");
+    let op = ElementOp::Mask { add: false };
     let block = |(d, a): (&mut [f32], &[f32])| {
         for (g, &act) in d.iter_mut().zip(a) {
-            if act <= 0.0 {
-                *g = 0.0;
-            }
+            *g = op.apply(0.0, *g, || act);
         }
     };
     if da.len() < PARALLEL_MIN {
@@ -85,7 +142,7 @@ pub fn sgd_update(w: &mut [f32], g: &[f32], lr: f32) {
     assert_eq!(w.len(), g.len(), "sgd_update: parameter and gradient differ in size");
     let block = |(w, g): (&mut [f32], &[f32])| {
         for (p, &d) in w.iter_mut().zip(g) {
-            *p -= lr * d;
+            *p = ElementOp::Sgd(lr).apply(*p, d, no_operand);
         }
     };
     if w.len() < PARALLEL_MIN {

@@ -3,7 +3,7 @@
 
 use std::cell::RefCell;
 
-use crate::elementwise::{bias_forward, bias_relu_forward, relu_backward, sgd_update};
+use crate::elementwise::{bias_forward, bias_relu_forward, no_operand, relu_backward, sgd_update, ElementOp};
 use crate::gemm::MatMut;
 
 /// What a GEMM does with the product `A·B` (`m×n`) before it leaves the tile. Every variant is
@@ -71,7 +71,7 @@ pub(crate) fn separate(c: MatMut<'_>, epilogue: Epilogue<'_>, product: impl FnOn
             product(MatMut::new(s, rows, cols));
             match epilogue {
                 Epilogue::Sgd { lr } => sgd_update(c, s, lr),
-                _ => c.iter_mut().zip(s.iter()).for_each(|(c, &s)| *c += s),
+                _ => c.iter_mut().zip(s.iter()).for_each(|(c, &s)| *c = ElementOp::Add.apply(*c, s, no_operand)),
             }
         }),
     }

@@ -34,7 +34,7 @@ mod epilogue;
 mod gemm;
 mod loss;
 
-pub use dispatch::{gemm, gemm_fused, gemm_with, Kernel, KernelError};
+pub use dispatch::{gemm, gemm_fused, gemm_with, Kernel, KernelError, KERNEL_ENV_VAR};
 pub use elementwise::{bias_forward, bias_grad, bias_relu_forward, relu_backward, sgd_update};
 pub use epilogue::Epilogue;
 pub use gemm::{gemm_matrixmultiply, MatMut, MatRef, ROW_BLOCK};

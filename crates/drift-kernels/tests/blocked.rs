@@ -1,12 +1,12 @@
-//! The blocked GEMM for every instruction set this CPU supports: the three training layouts
+//! The blocked GEMM with every blocked kernel this CPU supports: the three training layouts
 //! against a plain f64 reference, bit-identity across thread counts, and the edge cases.
-//! Instruction sets the CPU lacks are skipped and recorded (`drift_skip`), never silently.
+//! Kernels whose instruction set the CPU lacks are skipped and recorded (`drift_skip`), never silently.
 
 mod common;
-use common::{data, has, supported_isas, Layout, LAYOUTS, TRAINING_SHAPES};
+use common::{assert_close, blocked_kernels, data, has, Layout, LAYOUTS, TRAINING_SHAPES};
 
-use drift_kernels::blocked::{gemm_blocked, Isa, IsaError};
-use drift_kernels::{MatMut, MatRef};
+use drift_kernels::blocked::gemm_blocked;
+use drift_kernels::{Kernel, MatMut, MatRef};
 
 /// Operand data of one product, in the storage its layout uses.
 struct Operands {
@@ -50,33 +50,25 @@ impl Operands {
         c
     }
 
-    fn run(&self, isa: Isa, c: &mut [f32], accumulate: bool) {
-        gemm_blocked(isa, self.a(), self.b(), MatMut::new(c, self.m, self.n), accumulate);
+    fn run(&self, kernel: Kernel, c: &mut [f32], accumulate: bool) {
+        gemm_blocked(kernel, self.a(), self.b(), MatMut::new(c, self.m, self.n), accumulate);
     }
 }
 
-fn assert_close(got: &[f32], want: &[f64], k: usize, what: &str) {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    for (idx, (&g, &w)) in got.iter().zip(want).enumerate() {
-        let tol = 1e-5 * (k.max(1) as f64).sqrt() * (1.0 + w.abs());
-        assert!((f64::from(g) - w).abs() <= tol, "{what}: element {idx}: got {g}, want {w} (tol {tol:e})");
-    }
-}
-
-/// Every layout and ISA, overwrite on NaN and accumulate onto data, against the reference.
-fn check_shape(isas: &[Isa], m: usize, k: usize, n: usize, seed: u64) {
+/// Every layout and blocked kernel, overwrite on NaN and accumulate onto data, against the reference.
+fn check_shape(kernels: &[Kernel], m: usize, k: usize, n: usize, seed: u64) {
     for layout in LAYOUTS {
         let ops = Operands::new(layout, m, k, n, seed);
         let want = ops.reference();
         let c0 = data(m * n, seed + 7);
         let want_acc: Vec<f64> = want.iter().zip(&c0).map(|(&w, &c)| w + f64::from(c)).collect();
-        for &isa in isas {
-            let what = format!("{isa} {layout:?} m={m} k={k} n={n} seed={seed}");
+        for &kernel in kernels {
+            let what = format!("{kernel} {layout:?} m={m} k={k} n={n} seed={seed}");
             let mut c = vec![f32::NAN; m * n];
-            ops.run(isa, &mut c, false);
+            ops.run(kernel, &mut c, false);
             assert_close(&c, &want, k, &what);
             let mut c = c0.clone();
-            ops.run(isa, &mut c, true);
+            ops.run(kernel, &mut c, true);
             assert_close(&c, &want_acc, k, &format!("{what} accumulate"));
         }
     }
@@ -87,16 +79,16 @@ const DIMS: [usize; 14] = [1, 2, 3, 7, 15, 16, 17, 31, 33, 127, 128, 129, 784, 1
 /// One dimension over the whole list, the other two at a few values.
 #[test]
 fn each_dimension_over_the_list_matches_reference() {
-    let isas = supported_isas();
+    let kernels = blocked_kernels();
     let others = [1usize, 17, 128];
     let pairs: Vec<(usize, usize)> = others.iter().flat_map(|&x| others.map(|y| (x, y))).collect();
-    common::each_dimension_in_turn(&DIMS, &pairs, |m, k, n, seed| check_shape(&isas, m, k, n, seed));
+    common::each_dimension_in_turn(&DIMS, &pairs, |m, k, n, seed| check_shape(&kernels, m, k, n, seed));
 }
 
 /// Random (m, k, n) from the list, from a fixed-seed LCG; products over 3·10⁷ are redrawn.
 #[test]
 fn random_shapes_match_reference() {
-    let isas = supported_isas();
+    let kernels = blocked_kernels();
     let mut s: u64 = 0x5eed_0001;
     let mut pick = || {
         s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
@@ -108,7 +100,7 @@ fn random_shapes_match_reference() {
         if m * k * n > 30_000_000 {
             continue;
         }
-        check_shape(&isas, m, k, n, 1000 + done);
+        check_shape(&kernels, m, k, n, 1000 + done);
         done += 1;
     }
 }
@@ -116,35 +108,35 @@ fn random_shapes_match_reference() {
 /// The training shapes themselves (W = 512 and W = 1000 networks, full and last batch).
 #[test]
 fn training_shapes_match_reference() {
-    let isas = supported_isas();
+    let kernels = blocked_kernels();
     for (i, &(m, k, n)) in TRAINING_SHAPES.iter().enumerate() {
-        check_shape(&isas, m, k, n, 500 + i as u64);
+        check_shape(&kernels, m, k, n, 500 + i as u64);
     }
 }
 
-fn run_on_threads(threads: usize, ops: &Operands, isa: Isa, accumulate: bool) -> Vec<f32> {
+fn run_on_threads(threads: usize, ops: &Operands, kernel: Kernel, accumulate: bool) -> Vec<f32> {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("rayon pool");
     let mut c = if accumulate { data(ops.m * ops.n, 99) } else { vec![f32::NAN; ops.m * ops.n] };
-    pool.install(|| ops.run(isa, &mut c, accumulate));
+    pool.install(|| ops.run(kernel, &mut c, accumulate));
     c
 }
 
-/// The same bits on 1 and 2 threads (and 3, an odd split), for every layout and ISA.
+/// The same bits on 1 and 2 threads (and 3, an odd split), for every layout and blocked kernel.
 #[test]
 fn bit_identical_across_thread_counts() {
-    let isas = supported_isas();
+    let kernels = blocked_kernels();
     for (m, k, n) in [(128, 784, 512), (96, 512, 10), (512, 128, 784), (1000, 128, 1000)] {
         for layout in LAYOUTS {
             let ops = Operands::new(layout, m, k, n, 42);
-            for &isa in &isas {
+            for &kernel in &kernels {
                 for accumulate in [false, true] {
-                    let one = run_on_threads(1, &ops, isa, accumulate);
+                    let one = run_on_threads(1, &ops, kernel, accumulate);
                     for threads in [2, 3] {
-                        let more = run_on_threads(threads, &ops, isa, accumulate);
+                        let more = run_on_threads(threads, &ops, kernel, accumulate);
                         let same = one.iter().zip(&more).all(|(x, y)| x.to_bits() == y.to_bits());
                         assert!(
                             same,
-                            "{isa} {layout:?} {m}×{k}×{n} accumulate={accumulate}: 1 and {threads} threads differ"
+                            "{kernel} {layout:?} {m}×{k}×{n} accumulate={accumulate}: 1 and {threads} threads differ"
                         );
                     }
                 }
@@ -157,15 +149,15 @@ fn bit_identical_across_thread_counts() {
 #[test]
 fn avx512_and_avx2_agree_bitwise() {
     // `&`, not `&&`: each instruction set the CPU lacks is recorded.
-    if !(has(Isa::Avx512) & has(Isa::Avx2)) {
+    if !(has(Kernel::Avx512) & has(Kernel::Avx2)) {
         return;
     }
     for (m, k, n) in [(128, 784, 512), (96, 512, 10), (10, 128, 512), (33, 1000, 17)] {
         for layout in LAYOUTS {
             let ops = Operands::new(layout, m, k, n, 7);
             let (mut x, mut y) = (vec![f32::NAN; m * n], vec![f32::NAN; m * n]);
-            ops.run(Isa::Avx512, &mut x, false);
-            ops.run(Isa::Avx2, &mut y, false);
+            ops.run(Kernel::Avx512, &mut x, false);
+            ops.run(Kernel::Avx2, &mut y, false);
             assert!(x.iter().zip(&y).all(|(p, q)| p.to_bits() == q.to_bits()), "{layout:?} {m}×{k}×{n}");
         }
     }
@@ -173,25 +165,25 @@ fn avx512_and_avx2_agree_bitwise() {
 
 #[test]
 fn empty_reduction_gives_zeros_or_leaves_c() {
-    for isa in supported_isas() {
+    for kernel in blocked_kernels() {
         let (a, b) = ([0.0f32; 0], [0.0f32; 0]);
         let mut c = vec![f32::NAN; 6];
-        gemm_blocked(isa, MatRef::new(&a, 2, 0), MatRef::new(&b, 0, 3), MatMut::new(&mut c, 2, 3), false);
-        assert_eq!(c, vec![0.0; 6], "{isa}");
+        gemm_blocked(kernel, MatRef::new(&a, 2, 0), MatRef::new(&b, 0, 3), MatMut::new(&mut c, 2, 3), false);
+        assert_eq!(c, vec![0.0; 6], "{kernel}");
         let mut c = data(6, 3);
         let before = c.clone();
-        gemm_blocked(isa, MatRef::new(&a, 2, 0), MatRef::new(&b, 0, 3), MatMut::new(&mut c, 2, 3), true);
-        assert_eq!(c, before, "{isa}");
+        gemm_blocked(kernel, MatRef::new(&a, 2, 0), MatRef::new(&b, 0, 3), MatMut::new(&mut c, 2, 3), true);
+        assert_eq!(c, before, "{kernel}");
     }
 }
 
 #[test]
 fn empty_output_is_a_no_op() {
-    for isa in supported_isas() {
+    for kernel in blocked_kernels() {
         let a = data(5 * 4, 1);
         let mut c: Vec<f32> = Vec::new();
-        gemm_blocked(isa, MatRef::new(&[], 0, 5), MatRef::new(&a, 5, 4), MatMut::new(&mut c, 0, 4), false);
-        gemm_blocked(isa, MatRef::new(&a, 4, 5), MatRef::new(&[], 5, 0), MatMut::new(&mut c, 4, 0), true);
+        gemm_blocked(kernel, MatRef::new(&[], 0, 5), MatRef::new(&a, 5, 4), MatMut::new(&mut c, 0, 4), false);
+        gemm_blocked(kernel, MatRef::new(&a, 4, 5), MatRef::new(&[], 5, 0), MatMut::new(&mut c, 4, 0), true);
         assert!(c.is_empty());
     }
 }
@@ -201,7 +193,7 @@ fn empty_output_is_a_no_op() {
 fn mismatched_inner_dimension_panics() {
     let (a, b) = (data(6, 1), data(8, 2));
     let mut c = vec![0.0; 4];
-    gemm_blocked(Isa::Portable, MatRef::new(&a, 2, 3), MatRef::new(&b, 4, 2), MatMut::new(&mut c, 2, 2), false);
+    gemm_blocked(Kernel::Portable, MatRef::new(&a, 2, 3), MatRef::new(&b, 4, 2), MatMut::new(&mut c, 2, 2), false);
 }
 
 #[test]
@@ -209,44 +201,65 @@ fn mismatched_inner_dimension_panics() {
 fn mismatched_output_panics() {
     let (a, b) = (data(6, 1), data(6, 2));
     let mut c = vec![0.0; 6];
-    gemm_blocked(Isa::Portable, MatRef::new(&a, 2, 3), MatRef::new(&b, 3, 2), MatMut::new(&mut c, 2, 3), false);
+    gemm_blocked(Kernel::Portable, MatRef::new(&a, 2, 3), MatRef::new(&b, 3, 2), MatMut::new(&mut c, 2, 3), false);
 }
 
 #[test]
-fn unsupported_isa_panics_with_its_name() {
-    for isa in Isa::ALL.into_iter().filter(|isa| !isa.available()) {
+fn unsupported_kernel_panics_with_its_name() {
+    for kernel in Kernel::BLOCKED.into_iter().filter(|k| !k.supported()) {
         let result = std::panic::catch_unwind(|| {
             let mut c = vec![0.0; 1];
-            gemm_blocked(isa, MatRef::new(&[1.0], 1, 1), MatRef::new(&[1.0], 1, 1), MatMut::new(&mut c, 1, 1), false);
+            gemm_blocked(
+                kernel,
+                MatRef::new(&[1.0], 1, 1),
+                MatRef::new(&[1.0], 1, 1),
+                MatMut::new(&mut c, 1, 1),
+                false,
+            );
         });
-        let msg = result.expect_err("an unsupported ISA must panic");
+        let msg = result.expect_err("an unsupported kernel must panic");
         let msg = msg.downcast_ref::<String>().cloned().unwrap_or_default();
-        assert!(msg.contains(isa.name()), "{msg}");
+        assert!(msg.contains(kernel.as_str()), "{msg}");
     }
 }
 
 #[test]
-fn isa_names_round_trip() {
-    for isa in Isa::ALL {
-        assert_eq!(isa.name().parse::<Isa>(), Ok(isa));
-        assert_eq!(isa.to_string(), isa.name());
+#[should_panic(expected = "gemm_blocked: matrixmultiply is not one of the blocked kernels")]
+fn a_kernel_that_is_not_blocked_panics() {
+    let mut c = vec![0.0; 1];
+    gemm_blocked(
+        Kernel::MatrixMultiply,
+        MatRef::new(&[1.0], 1, 1),
+        MatRef::new(&[1.0], 1, 1),
+        MatMut::new(&mut c, 1, 1),
+        false,
+    );
+}
+
+#[test]
+fn blocked_kernel_names_round_trip() {
+    for kernel in Kernel::BLOCKED {
+        assert!(kernel.is_blocked());
+        assert_eq!(kernel.as_str().parse::<Kernel>(), Ok(kernel));
+        assert_eq!(kernel.to_string(), kernel.as_str());
     }
-    assert_eq!("sse".parse::<Isa>(), Err(IsaError::Unknown("sse".into())));
-    assert!(Isa::best().available());
-    println!("best instruction set here: {}", Isa::best());
+    assert!("sse".parse::<Kernel>().is_err());
+    assert!(Kernel::best().is_blocked() && Kernel::best().supported());
+    println!("best blocked kernel here: {}", Kernel::best());
 }
 
 /// Run only by `drift_kernel_env_var_forces_or_fails` in a child process with `DRIFT_KERNEL` set.
 #[test]
 #[ignore]
 fn detect_child() {
-    println!("FROM_ENV={:?}", Isa::from_env());
-    println!("DETECTED={}", Isa::detect());
+    println!("FROM_ENV={:?}", Kernel::from_env());
+    println!("DETECTED={}", Kernel::detect());
 }
 
-/// `DRIFT_KERNEL` forces the instruction set in `Isa::detect`, and an unknown or unavailable
-/// value is a clear error (a panic from `detect`, an `Err` from `from_env`). Runs this test
-/// binary again as a child so the environment of the other tests is untouched.
+/// `DRIFT_KERNEL` forces the blocked kernel of `Kernel::detect`, and an unknown or unavailable
+/// value is a clear error (a panic from `detect`, an `Err` from `from_env`); matrixmultiply and
+/// `auto` are not blocked kernels, so they are unknown there. Runs this test binary again as a
+/// child so the environment of the other tests is untouched.
 #[test]
 fn drift_kernel_env_var_forces_or_fails() {
     let child = |value: &str| {
@@ -260,19 +273,22 @@ fn drift_kernel_env_var_forces_or_fails() {
             String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
         )
     };
-    for isa in Isa::ALL {
-        let (ok, text) = child(isa.name());
-        if isa.available() {
-            assert!(ok && text.contains(&format!("DETECTED={isa}")), "DRIFT_KERNEL={isa}:\n{text}");
+    for kernel in Kernel::BLOCKED {
+        let (ok, text) = child(kernel.as_str());
+        if kernel.supported() {
+            assert!(ok && text.contains(&format!("DETECTED={kernel}")), "DRIFT_KERNEL={kernel}:\n{text}");
         } else {
             assert!(
-                !ok && text.contains(&format!("instruction set {isa} is not supported")),
-                "DRIFT_KERNEL={isa}:\n{text}"
+                !ok && text.contains(&format!("DRIFT_KERNEL: instruction set {kernel} is not supported")),
+                "DRIFT_KERNEL={kernel}:\n{text}"
             );
         }
     }
-    let (ok, text) = child("sse9");
-    assert!(!ok && text.contains("DRIFT_KERNEL: unknown instruction set 'sse9'"), "DRIFT_KERNEL=sse9:\n{text}");
+    for value in ["sse9", "matrixmultiply", "auto"] {
+        let (ok, text) = child(value);
+        let want = format!("DRIFT_KERNEL: unknown instruction set '{value}'");
+        assert!(!ok && text.contains(&want), "DRIFT_KERNEL={value}:\n{text}");
+    }
     let (ok, text) = child("");
-    assert!(ok && text.contains(&format!("DETECTED={}", Isa::best())), "DRIFT_KERNEL empty:\n{text}");
+    assert!(ok && text.contains(&format!("DETECTED={}", Kernel::best())), "DRIFT_KERNEL empty:\n{text}");
 }

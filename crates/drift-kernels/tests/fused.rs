@@ -1,12 +1,12 @@
-//! The fused epilogues (bias, bias + ReLU, ReLU mask, SGD step) for every instruction set this
-//! CPU supports and for matrixmultiply: in each training layout and on awkward shapes, the same
+//! The fused epilogues (bias, bias + ReLU, ReLU mask, SGD step) for every kernel this CPU
+//! supports, matrixmultiply included: in each training layout and on awkward shapes, the same
 //! bits as the plain product followed by the separate element-wise pass, close to an f64
 //! reference, and the same bits on 1 and 2 threads.
 
 mod common;
-use common::{data, kernels, Layout, LAYOUTS, TRAINING_SHAPES};
+use common::{assert_close, data, kernels, Layout, LAYOUTS, TRAINING_SHAPES};
 
-use drift_kernels::blocked::{gemm_blocked, gemm_blocked_fused, Isa};
+use drift_kernels::blocked::{gemm_blocked, gemm_blocked_fused};
 use drift_kernels::{
     bias_forward, bias_relu_forward, gemm_fused, gemm_matrixmultiply, relu_backward, sgd_update, Epilogue, Kernel,
     MatMut, MatRef,
@@ -83,7 +83,7 @@ impl Case {
         let plain = MatMut::new(&mut p, self.m, self.n);
         match kernel {
             Kernel::MatrixMultiply => gemm_matrixmultiply(self.a(), self.b(), plain),
-            k => gemm_blocked(isa(k), self.a(), self.b(), plain, false),
+            k => gemm_blocked(k, self.a(), self.b(), plain, false),
         }
         let mut c = self.start(epilogue);
         match epilogue {
@@ -135,24 +135,8 @@ impl Case {
     }
 }
 
-fn isa(kernel: Kernel) -> Isa {
-    match kernel {
-        Kernel::Avx512 => Isa::Avx512,
-        Kernel::Avx2 => Isa::Avx2,
-        Kernel::Portable => Isa::Portable,
-        k => panic!("{k} is not one of the blocked kernels"),
-    }
-}
-
 fn same_bits(x: &[f32], y: &[f32]) -> bool {
     x.len() == y.len() && x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits())
-}
-
-fn assert_close(got: &[f32], want: &[f64], k: usize, what: &str) {
-    for (idx, (&g, &w)) in got.iter().zip(want).enumerate() {
-        let tol = 1e-5 * (k.max(1) as f64).sqrt() * (1.0 + w.abs());
-        assert!((f64::from(g) - w).abs() <= tol, "{what}: element {idx}: got {g}, want {w} (tol {tol:e})");
-    }
 }
 
 fn check(kernels: &[Kernel], m: usize, k: usize, n: usize, seed: u64) {
@@ -248,7 +232,7 @@ fn empty_reduction_applies_the_epilogue_to_zero() {
 fn a_bias_of_the_wrong_length_panics() {
     let mut c = vec![0.0; 6];
     gemm_blocked_fused(
-        Isa::Portable,
+        Kernel::Portable,
         MatRef::new(&[1.0; 4], 2, 2),
         MatRef::new(&[1.0; 6], 2, 3),
         MatMut::new(&mut c, 2, 3),

@@ -126,7 +126,7 @@ impl TrainConfig {
             ("loss_mode", self.loss.to_string()),
             ("init", "glorot-uniform".to_string()),
             ("mask", self.mask.map(String::from).unwrap_or_default()),
-            ("arithmetic", arithmetic(self.resolved_kernel()).to_string()),
+            ("arithmetic", self.resolved_kernel().arithmetic().to_string()),
         ]
     }
 
@@ -144,16 +144,6 @@ impl TrainConfig {
         }
         let digest = hasher.finalize();
         digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
-    }
-}
-
-/// The arithmetic class of a resolved kernel: kernels of one class give the same bits.
-fn arithmetic(kernel: Kernel) -> &'static str {
-    match kernel {
-        Kernel::Avx512 | Kernel::Avx2 => "fma",
-        Kernel::Portable => "portable",
-        Kernel::MatrixMultiply => "matrixmultiply",
-        Kernel::Auto => "auto",
     }
 }
 

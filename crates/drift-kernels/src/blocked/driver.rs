@@ -27,7 +27,8 @@ use rayon::prelude::*;
 use super::kernel::{Microkernel, TileOp, MAX_TILE};
 use super::pack::{pack_panel, Source};
 use super::params::{BlockSizes, MIN_TASK_FMAS, PRIVATE_PACK_FLOATS, SERIAL_FMAS, TARGET_TASKS};
-use crate::elementwise::relu;
+use crate::elementwise::{no_operand, ElementOp};
+use crate::Epilogue;
 
 /// The output `C` as a raw pointer with strides: element `(i, j)` at `ptr + i·rsc + j·csc`.
 #[derive(Clone, Copy, Debug)]
@@ -35,22 +36,6 @@ pub(crate) struct Out {
     pub ptr: *mut f32,
     pub rsc: isize,
     pub csc: isize,
-}
-
-/// What the driver does with a finished tile, in the driver's coordinates (C may be the
-/// caller's transpose: see `run` in `mod.rs`).
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Epi<'a> {
-    /// `C = A·B`, or `C += A·B` with `accumulate`.
-    Store { accumulate: bool },
-    /// `C = A·B + bias`, then `max(·, 0)` with `relu`; `bias[i]` per row of C if `along_rows`,
-    /// else `bias[j]` per column.
-    Bias { bias: &'a [f32], along_rows: bool, relu: bool },
-    /// `C = A·B`, then 0 where `mask ≤ 0`; `mask` has C's layout (element `(i, j)` at
-    /// `i·rsc + j·csc`).
-    Mask(&'a [f32]),
-    /// `C ← C − lr·S` for the sum `S` of each `kc` block in turn (one block: `C − lr·A·B`).
-    Sgd(f32),
 }
 
 // SAFETY: `Out` is only handed to the tasks of one `gemm` call, each of which writes a disjoint
@@ -149,8 +134,9 @@ impl Packed {
                 assert_eq!(flags.len(), count, "one flag per shared panel");
                 self.panels(flags, at, size, fill)
             }
-            // SAFETY (both): the caller's.
+            // SAFETY: the caller promised that no other task uses the panels at `at`.
             Packing::Owned => unsafe { self.own(count, at, size, fill) },
+            // SAFETY: the caller promised that no other task uses the floats at `private`.
             Packing::Private => unsafe { self.own(count, private, size, fill) },
         }
     }
@@ -238,7 +224,10 @@ impl Grid {
     }
 }
 
-/// `C = epi(A·B)` for `A: m×k` (lanes = rows), `B: k×n` (lanes = columns), `m, k, n > 0`.
+/// `C = epilogue(A·B)` for `A: m×k` (lanes = rows), `B: k×n` (lanes = columns), `m, k, n > 0`,
+/// in the driver's coordinates: with `bias_along_rows` (C is the caller's transpose, see `run`
+/// in `mod.rs`) a bias is one value per row of C, else per column. `Epilogue::Sgd` needs `k ≤
+/// kc` (one reduction block: the step takes the whole gradient).
 ///
 /// Products under `SERIAL_FMAS` multiply-adds run their tasks in order on the calling thread: the
 /// same tasks, so the same bits, without a fork-join.
@@ -246,7 +235,7 @@ impl Grid {
 /// # Safety
 /// The caller guarantees: the CPU supports `K`'s instruction set; `a` and `b` hold all the
 /// elements of their views; `c` addresses `m × n` writable floats, none of them inside `a` or `b`,
-/// that nothing else reads or writes during the call; the slices of `epi` have C's extent
+/// that nothing else reads or writes during the call; the slices of `epilogue` have C's extent
 /// (`bias`: one value per row or column, `mask`: every `i·rsc + j·csc`).
 pub(crate) unsafe fn gemm<K: Microkernel>(
     bs: BlockSizes,
@@ -254,9 +243,10 @@ pub(crate) unsafe fn gemm<K: Microkernel>(
     a: Source<'_>,
     b: Source<'_>,
     c: Out,
-    epi: Epi<'_>,
+    (epilogue, bias_along_rows): (Epilogue<'_>, bool),
 ) {
     debug_assert!(m > 0 && k > 0 && n > 0);
+    debug_assert!(!matches!(epilogue, Epilogue::Sgd { .. }) || k <= bs.kc, "an SGD step fused over several kc blocks");
     const { assert!(K::MR * K::NR <= MAX_TILE, "the edge tile on the stack is too small for this kernel") };
     let (mr, nr) = (K::MR, K::NR);
     let (m_pad, n_pad) = (m.div_ceil(mr) * mr, n.div_ceil(nr) * nr);
@@ -295,8 +285,9 @@ pub(crate) unsafe fn gemm<K: Microkernel>(
             let private = a_len + b_len + t * (private_a + private_b);
             for (kb, p0) in (0..k).step_by(kc_max).enumerate() {
                 let kc = kc_max.min(k - p0);
-                // SAFETY (both): Owned panels belong to this task's column block (B) or row block
-                // (A), which no other task uses; a Private copy lies in this task's own region.
+                // SAFETY: B is Owned only when the grid has one row block (`Packing::choose`), so
+                // no other task uses this task's column block; a Private copy lies in this task's
+                // own region `private + private_a ..`.
                 let b_block = unsafe {
                     packed.block(
                         b_packing,
@@ -306,6 +297,9 @@ pub(crate) unsafe fn gemm<K: Microkernel>(
                         |i, d| pack_panel(d, nr, b, (jp0 + i) * nr, p0, kc, K::AVX),
                     )
                 };
+                // SAFETY: A is Owned only when the grid has one column block (`Packing::choose`),
+                // so no other task uses this task's row block; a Private copy lies in this task's
+                // own region `private ..`.
                 let a_block = unsafe {
                     packed.block(
                         a_packing,
@@ -318,7 +312,9 @@ pub(crate) unsafe fn gemm<K: Microkernel>(
                 let block = (p0 == 0, p0 + kc == k);
                 // SAFETY: this task alone writes panels ip0..ip1 × jp0..jp1 of C (the grid
                 // partitions them); the rest is our caller's guarantee, forwarded.
-                unsafe { gemm_block::<K>(kc, (m, n), (ip0, jp0), a_block, b_block, c, epi, block) };
+                unsafe {
+                    gemm_block::<K>(kc, (m, n), (ip0, jp0), a_block, b_block, c, (epilogue, bias_along_rows), block)
+                };
             }
         };
         if m.saturating_mul(n).saturating_mul(k) < SERIAL_FMAS {
@@ -401,31 +397,36 @@ unsafe fn gemm_block<K: Microkernel>(
     a: &[f32],
     b: &[f32],
     c: Out,
-    epi: Epi<'_>,
+    (epilogue, bias_along_rows): (Epilogue<'_>, bool),
     (first, last): (bool, bool),
 ) {
     let (mr, nr) = (K::MR, K::NR);
-    let acc = !first || matches!(epi, Epi::Store { accumulate: true });
-    let plain = if acc { TileOp::Add } else { TileOp::Store };
+    // What this block does to each element: the plain sum before the last block (added to the
+    // partial sum in C after the first), the epilogue on the last.
+    let add = !first || epilogue == Epilogue::Accumulate;
+    let op = match epilogue {
+        Epilogue::Bias(_) if last => ElementOp::Bias { add, relu: false },
+        Epilogue::BiasRelu(_) if last => ElementOp::Bias { add, relu: true },
+        Epilogue::ReluMask(_) if last => ElementOp::Mask { add },
+        Epilogue::Sgd { lr } => ElementOp::Sgd(lr),
+        _ if add => ElementOp::Add,
+        _ => ElementOp::Store,
+    };
+    // The operand of element (i, j) at offset o of C, for `finish`.
+    let operand = |i: usize, j: usize, o: usize| match epilogue {
+        Epilogue::Bias(bias) | Epilogue::BiasRelu(bias) => bias[if bias_along_rows { i } else { j }],
+        Epilogue::ReluMask(mask) => mask[o],
+        _ => no_operand(),
+    };
     // How a full tile at element offset `o`, column `j` of C is written from the registers; `None`
     // where it goes through the stack tile and `finish` instead (an epilogue on strided C, or a
     // bias along the rows of the transposed orientation).
-    let full_tile_op = |o: usize, j: usize| match epi {
-        Epi::Store { .. } => Some(plain),
-        Epi::Bias { .. } | Epi::Mask(_) if !last => Some(plain),
-        _ if c.csc != 1 => None,
-        Epi::Bias { along_rows: true, .. } => None,
-        Epi::Bias { bias, along_rows: false, relu } => {
-            Some(TileOp::Bias { bias: bias[j..j + nr].as_ptr(), add: !first, relu })
-        }
-        Epi::Mask(mask) => Some(TileOp::Mask { mask: mask[o..].as_ptr(), add: !first }),
-        Epi::Sgd(lr) => Some(TileOp::Sgd(lr)),
-    };
-    // What `finish` applies to the other tiles: the epilogue where it is due, else the plain sum.
-    let tile_epi = match epi {
-        Epi::Sgd(_) => epi,
-        Epi::Bias { .. } | Epi::Mask(_) if last => epi,
-        _ => Epi::Store { accumulate: acc },
+    let full_tile_op = |o: usize, j: usize| match (op, epilogue) {
+        (ElementOp::Store | ElementOp::Add, _) => Some(TileOp::plain(op)),
+        _ if c.csc != 1 || (bias_along_rows && matches!(op, ElementOp::Bias { .. })) => None,
+        (_, Epilogue::Bias(bias) | Epilogue::BiasRelu(bias)) => Some(TileOp { op, operand: bias[j..j + nr].as_ptr() }),
+        (_, Epilogue::ReluMask(mask)) => Some(TileOp { op, operand: mask[o..].as_ptr() }),
+        _ => Some(TileOp::plain(op)),
     };
     // Zeroed once per block, not per tile: the kernel overwrites all MR·NR values it uses.
     let mut tile = [0.0f32; MAX_TILE];
@@ -437,8 +438,8 @@ unsafe fn gemm_block<K: Microkernel>(
             let full = rows == mr && cols == nr;
             match full.then(|| full_tile_op(offset as usize, jp * nr)).flatten() {
                 // SAFETY: a full tile inside C (ip·MR < m, jp·NR < n), ours alone; panels of
-                // kc·MR and kc·NR floats; `op` is plain unless csc = 1, and its bias and mask
-                // pointers come from slices of C's extent, at this tile.
+                // kc·MR and kc·NR floats; `op` is plain unless csc = 1, and its operand comes
+                // from a slice of C's extent, at this tile.
                 Some(op) => unsafe {
                     K::kernel(kc, a_panel.as_ptr(), b_panel.as_ptr(), c.ptr.offset(offset), c.rsc, c.csc, op)
                 },
@@ -452,11 +453,11 @@ unsafe fn gemm_block<K: Microkernel>(
                             tile.as_mut_ptr(),
                             nr as isize,
                             1,
-                            TileOp::Store,
+                            TileOp::plain(ElementOp::Store),
                         )
                     };
                     // SAFETY: rows × cols from (ip·MR, jp·NR) is inside C and this task's alone.
-                    unsafe { finish(&tile[..mr * nr], nr, (rows, cols), c, (ip * mr, jp * nr), first, tile_epi) };
+                    unsafe { finish(&tile[..mr * nr], nr, (rows, cols), c, (ip * mr, jp * nr), op, operand) };
                 }
             }
         }
@@ -464,88 +465,42 @@ unsafe fn gemm_block<K: Microkernel>(
 }
 
 /// Combines the `rows × cols` block sums `x` of a tile (row-major, stride `nr`) into C at
-/// `(i0, j0)` through `epi`. `first`: C holds no partial sum of this product yet, so its old
-/// contents (NaN, say) are never added. Each element is computed exactly as the separate pass
-/// would compute it from the stored product, so fusing never changes a bit.
+/// `(i0, j0)` through `op`, the element `(i, j)` at offset `o` of C taking `operand(i, j, o)` as
+/// its bias or mask value. Each element is computed exactly as the separate pass would compute
+/// it from the stored product, so fusing never changes a bit.
 ///
 /// Rows of C are contiguous except in the transposed orientation of thin products; the
-/// contiguous case is written per epilogue over slices, which the compiler vectorises.
+/// contiguous case runs over slices, which the compiler vectorises.
 ///
 /// # Safety
-/// Every element `(i0 + i, j0 + j)`, `i < rows`, `j < cols`, is inside C and no other thread's;
-/// the epilogue's slices have C's extent.
+/// Every element `(i0 + i, j0 + j)`, `i < rows`, `j < cols`, is inside C and no other thread's.
 unsafe fn finish(
     x: &[f32],
     nr: usize,
     (rows, cols): (usize, usize),
     c: Out,
     (i0, j0): (usize, usize),
-    first: bool,
-    epi: Epi<'_>,
+    op: ElementOp,
+    operand: impl Fn(usize, usize, usize) -> f32,
 ) {
-    let sum = move |old: f32, x: f32| if first { x } else { old + x };
-    let relu = move |v: f32, on: bool| if on { relu(v) } else { v };
-    let masked = move |v: f32, mask: f32| if mask <= 0.0 { 0.0 } else { v };
-    if c.csc != 1 {
-        // SAFETY (each): the caller's guarantee; `o` is the element's offset in C.
-        unsafe {
-            match epi {
-                Epi::Store { accumulate } => {
-                    each(x, nr, (rows, cols), c, (i0, j0), |old, x, _, _| if accumulate { old + x } else { x })
-                }
-                Epi::Bias { bias, along_rows, relu: on } => {
-                    each(x, nr, (rows, cols), c, (i0, j0), |old, x, (i, j), _| {
-                        relu(sum(old, x) + bias[if along_rows { i } else { j }], on)
-                    })
-                }
-                Epi::Mask(mask) => each(x, nr, (rows, cols), c, (i0, j0), |old, x, _, o| masked(sum(old, x), mask[o])),
-                Epi::Sgd(lr) => each(x, nr, (rows, cols), c, (i0, j0), |old, x, _, _| old - lr * x),
-            }
-        }
-        return;
-    }
     for (i, x) in (i0..).zip(x.chunks_exact(nr).take(rows)) {
-        let (x, o) = (&x[..cols], i * c.rsc as usize + j0);
-        // SAFETY: row i, columns j0..j0 + cols of C (contiguous: csc = 1) are inside C and ours.
-        let row = unsafe { std::slice::from_raw_parts_mut(c.ptr.add(o), cols) };
-        match epi {
-            Epi::Store { accumulate: false } => row.copy_from_slice(x),
-            Epi::Store { accumulate: true } => row.iter_mut().zip(x).for_each(|(c, &x)| *c += x),
-            Epi::Bias { bias, along_rows: false, relu: on } => {
-                let b = &bias[j0..j0 + cols];
-                row.iter_mut().zip(x).zip(b).for_each(|((c, &x), &b)| *c = relu(sum(*c, x) + b, on))
+        let x = &x[..cols];
+        if c.csc == 1 {
+            let o = i * c.rsc as usize + j0;
+            // SAFETY: row i, columns j0..j0 + cols of C (contiguous: csc = 1) are inside C and
+            // ours (caller).
+            let row = unsafe { std::slice::from_raw_parts_mut(c.ptr.add(o), cols) };
+            for (jj, (p, &x)) in row.iter_mut().zip(x).enumerate() {
+                *p = op.apply(*p, x, || operand(i, j0 + jj, o + jj));
             }
-            Epi::Bias { bias, along_rows: true, relu: on } => {
-                row.iter_mut().zip(x).for_each(|(c, &x)| *c = relu(sum(*c, x) + bias[i], on))
-            }
-            Epi::Mask(mask) => {
-                let m = &mask[o..o + cols];
-                row.iter_mut().zip(x).zip(m).for_each(|((c, &x), &m)| *c = masked(sum(*c, x), m))
-            }
-            Epi::Sgd(lr) => row.iter_mut().zip(x).for_each(|(c, &x)| *c -= lr * x),
-        }
-    }
-}
-
-/// `C[i, j] = f(C[i, j], x, (i, j), offset)` over a tile with strided rows, element by element.
-///
-/// # Safety
-/// As for [`finish`].
-unsafe fn each(
-    x: &[f32],
-    nr: usize,
-    (rows, cols): (usize, usize),
-    c: Out,
-    (i0, j0): (usize, usize),
-    f: impl Fn(f32, f32, (usize, usize), usize) -> f32,
-) {
-    for (i, row) in (i0..).zip(x.chunks_exact(nr).take(rows)) {
-        for (j, &x) in (j0..).zip(&row[..cols]) {
-            let o = i as isize * c.rsc + j as isize * c.csc;
-            // SAFETY: (i, j) is inside C and ours (caller).
-            unsafe {
-                let p = c.ptr.offset(o);
-                *p = f(*p, x, (i, j), o as usize);
+        } else {
+            for (j, &x) in (j0..).zip(x) {
+                let o = i as isize * c.rsc + j as isize * c.csc;
+                // SAFETY: (i, j) is inside C and ours (caller).
+                unsafe {
+                    let p = c.ptr.offset(o);
+                    *p = op.apply(*p, x, || operand(i, j, o as usize));
+                }
             }
         }
     }

@@ -1,6 +1,6 @@
 //! The microkernel trait and the portable kernel (the plain twin of the SIMD ones).
 
-use crate::elementwise::relu;
+use crate::elementwise::ElementOp;
 
 /// A register-tile kernel: `C[MR×NR] (=|+=) Ã·B̃` for packed panels of length `k`.
 ///
@@ -23,59 +23,41 @@ pub(crate) trait Microkernel {
     /// The caller guarantees: the CPU supports the kernel's instruction set; `a` holds
     /// `k · MR` and `b` holds `k · NR` readable floats; every `c + i·rsc + j·csc` with `i < MR`,
     /// `j < NR` is readable and writable, not aliased by `a` or `b`, and not written by another
-    /// thread during the call; `op` is `Store` or `Add` unless `csc = 1`, and its pointers
-    /// address the tile's bias (`NR` floats) or mask (`c`'s offsets).
+    /// thread during the call; `op` is `Store` or `Add` unless `csc = 1`, and its operand
+    /// is the tile's bias (`NR` floats) or mask (`c`'s offsets).
     unsafe fn kernel(k: usize, a: *const f32, b: *const f32, c: *mut f32, rsc: isize, csc: isize, op: TileOp);
 }
 
-/// How a kernel writes its sums `x` into the tile of C: the epilogues of `driver::Epi` on a full
-/// tile, applied while the sums are in registers. Each gives the bits of the separate pass.
+/// How a kernel writes its sums into the tile of C: `op` on every element while the sums are in
+/// registers. `operand` points at the bias of the tile's first column for `ElementOp::Bias`
+/// (column `j` takes `operand[j]`), at the mask value of the tile's corner for `ElementOp::Mask`
+/// (with C's strides), and is null otherwise.
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum TileOp {
-    /// `c = x`.
-    Store,
-    /// `c = c + x`.
-    Add,
-    /// `c = s + bias[j]`, then [`relu`] with `relu`, where `s = c + x` with `add`, else `x`;
-    /// `bias` points at the bias of the tile's first column.
-    Bias { bias: *const f32, add: bool, relu: bool },
-    /// `c = 0` where `mask ≤ 0`, else `s` (as for `Bias`); `mask` points at the mask value of the
-    /// tile's corner and has C's strides.
-    Mask { mask: *const f32, add: bool },
-    /// `c = c − lr·x`.
-    Sgd(f32),
+pub(crate) struct TileOp {
+    pub op: ElementOp,
+    pub operand: *const f32,
 }
 
 impl TileOp {
+    /// `op` with no operand (`Store`, `Add`, `Sgd`).
+    pub(crate) fn plain(op: ElementOp) -> TileOp {
+        debug_assert!(!matches!(op, ElementOp::Bias { .. } | ElementOp::Mask { .. }), "{op:?} needs an operand");
+        TileOp { op, operand: std::ptr::null() }
+    }
+
     /// The new value of the element `(·, j)` at offset `o` from the tile's corner, from its old
-    /// value and its sum `x`: the scalar definition every kernel's vector code matches.
+    /// value `c` and its sum `x`: [`ElementOp::apply`] with the element's operand.
     ///
     /// # Safety
-    /// The pointers of `op` are valid at column `j` and offset `o`.
+    /// `operand` is valid at column `j` (`Bias`) or offset `o` (`Mask`).
     #[inline(always)]
-    pub(crate) unsafe fn scalar(self, old: f32, x: f32, j: usize, o: isize) -> f32 {
-        let sum = |add: bool| if add { old + x } else { x };
-        match self {
-            TileOp::Store => x,
-            TileOp::Add => old + x,
-            // SAFETY (both): the caller's.
-            TileOp::Bias { bias, add, relu: on } => {
-                let v = sum(add) + unsafe { *bias.add(j) };
-                if on {
-                    relu(v)
-                } else {
-                    v
-                }
-            }
-            TileOp::Mask { mask, add } => {
-                if unsafe { *mask.offset(o) } <= 0.0 {
-                    0.0
-                } else {
-                    sum(add)
-                }
-            }
-            TileOp::Sgd(lr) => old - lr * x,
-        }
+    pub(crate) unsafe fn scalar(self, c: f32, x: f32, j: usize, o: isize) -> f32 {
+        self.op.apply(c, x, || match self.op {
+            // SAFETY: the caller's: the bias holds the tile's columns.
+            ElementOp::Bias { .. } => unsafe { *self.operand.add(j) },
+            // SAFETY: the caller's: the mask has C's offsets from the tile's corner.
+            _ => unsafe { *self.operand.offset(o) },
+        })
     }
 }
 

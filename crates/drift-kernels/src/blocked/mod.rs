@@ -8,7 +8,7 @@
 //! (`params.rs`).
 //!
 //! # Contract
-//! `gemm_blocked(isa, A, B, C, accumulate)` computes, for `A: m×k`, `B: k×n`, `C: m×n`,
+//! `gemm_blocked(kernel, A, B, C, accumulate)` computes, for `A: m×k`, `B: k×n`, `C: m×n`,
 //!
 //! * `C[i,j] = Σ_p A[i,p]·B[p,j]` when `accumulate` is false (`beta = 0`: the previous contents
 //!   of C, NaN included, are never read);
@@ -23,18 +23,18 @@
 //!
 //! # Determinism
 //! Each `C[i,j]` is, per block of `KC` reduction indices taken in order, an FMA chain (a multiply
-//! then an add for [`Isa::Portable`]) started from zero, then added to C. Neither the task grid
+//! then an add for [`Kernel::Portable`]) started from zero, then added to C. Neither the task grid
 //! nor the number of rayon threads enters that sequence, so results are bit-identical for any
 //! pool size. AVX-512 and AVX2 share `KC` and give the same bits as each other; the portable
 //! kernel rounds the products separately and differs from them in the last bits.
 //!
 //! ```
-//! use drift_kernels::blocked::{gemm_blocked, Isa};
-//! use drift_kernels::{MatMut, MatRef};
+//! use drift_kernels::blocked::gemm_blocked;
+//! use drift_kernels::{Kernel, MatMut, MatRef};
 //! let x = [1.0f32, 2.0, 3.0, 4.0]; // 2×2
 //! let w = [1.0f32, 0.0, 0.0, 1.0, 1.0, 1.0]; // 3×2 (out×in)
 //! let mut z = [f32::NAN; 6]; // 2×3, overwritten
-//! gemm_blocked(Isa::detect(), MatRef::new(&x, 2, 2), MatRef::new(&w, 3, 2).t(), MatMut::new(&mut z, 2, 3), false);
+//! gemm_blocked(Kernel::detect(), MatRef::new(&x, 2, 2), MatRef::new(&w, 3, 2).t(), MatMut::new(&mut z, 2, 3), false);
 //! assert_eq!(z, [1.0, 2.0, 3.0, 3.0, 4.0, 7.0]);
 //! ```
 
@@ -45,129 +45,28 @@ mod params;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
-use std::fmt;
-use std::str::FromStr;
-use std::sync::OnceLock;
-
 use crate::epilogue::separate;
-use crate::{Epilogue, MatMut, MatRef};
-use driver::{Epi, Out};
+use crate::{Epilogue, Kernel, MatMut, MatRef};
+use driver::Out;
 use kernel::Microkernel;
 use pack::Source;
 use params::BlockSizes;
 
-/// The environment variable that forces an instruction set in [`Isa::detect`].
-pub const ISA_ENV_VAR: &str = "DRIFT_KERNEL";
-
-/// An instruction set with a microkernel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Isa {
-    /// AVX-512F, 8×32 register tile.
-    Avx512,
-    /// AVX2 with FMA, 6×16 register tile.
-    Avx2,
-    /// Plain Rust, 4×8 register tile, any CPU.
-    Portable,
-}
-
-/// Why an instruction set cannot be used.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum IsaError {
-    #[error("unknown instruction set '{0}', expected portable, avx2 or avx512")]
-    Unknown(String),
-    #[error("instruction set {0} is not supported by this CPU")]
-    Unavailable(Isa),
-}
-
-impl Isa {
-    /// All instruction sets, fastest first.
-    pub const ALL: [Isa; 3] = [Isa::Avx512, Isa::Avx2, Isa::Portable];
-
-    /// The name used by `DRIFT_KERNEL` and in provenance records: `avx512`, `avx2`, `portable`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Isa::Avx512 => "avx512",
-            Isa::Avx2 => "avx2",
-            Isa::Portable => "portable",
-        }
-    }
-
-    /// Whether this CPU can run the instruction set (`avx512f`; `avx2` and `fma`).
-    pub fn available(self) -> bool {
-        match self {
-            Isa::Portable => true,
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma"),
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => false,
-        }
-    }
-
-    /// The fastest instruction set this CPU supports, ignoring `DRIFT_KERNEL`.
-    pub fn best() -> Isa {
-        Isa::ALL.into_iter().find(|isa| isa.available()).unwrap_or(Isa::Portable)
-    }
-
-    /// The instruction set `DRIFT_KERNEL` forces (`portable`, `avx2` or `avx512`), or
-    /// [`Isa::best`] when it is unset or empty. Errors if the value is unknown or this CPU lacks
-    /// the forced set. Reads the environment on every call; a binary can call it at start-up to
-    /// report a bad value cleanly before [`Isa::detect`] would panic on it.
-    pub fn from_env() -> Result<Isa, IsaError> {
-        match std::env::var(ISA_ENV_VAR) {
-            Ok(s) if !s.is_empty() => {
-                let isa: Isa = s.parse()?;
-                if isa.available() {
-                    Ok(isa)
-                } else {
-                    Err(IsaError::Unavailable(isa))
-                }
-            }
-            Ok(_) | Err(std::env::VarError::NotPresent) => Ok(Isa::best()),
-            Err(std::env::VarError::NotUnicode(s)) => Err(IsaError::Unknown(s.to_string_lossy().into_owned())),
-        }
-    }
-
-    /// [`Isa::from_env`], decided once per process and cached.
-    ///
-    /// # Panics
-    /// If `DRIFT_KERNEL` names an unknown instruction set or one this CPU lacks: a forced choice
-    /// is never silently replaced (tests that force `avx2` must run `avx2`). The panic repeats at
-    /// every call while the environment stays wrong.
-    pub fn detect() -> Isa {
-        static DETECTED: OnceLock<Isa> = OnceLock::new();
-        *DETECTED.get_or_init(|| Isa::from_env().unwrap_or_else(|e| panic!("{ISA_ENV_VAR}: {e}")))
-    }
-}
-
-impl fmt::Display for Isa {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Isa {
-    type Err = IsaError;
-    fn from_str(s: &str) -> Result<Self, IsaError> {
-        Isa::ALL.into_iter().find(|isa| isa.name() == s).ok_or_else(|| IsaError::Unknown(s.to_string()))
-    }
-}
-
 /// `C = A·B` (`accumulate = false`) or `C += A·B` (`accumulate = true`) with the microkernel of
-/// `isa`, parallel over a fixed grid of C tiles on the current rayon pool.
+/// the blocked `kernel`, parallel over a fixed grid of C tiles on the current rayon pool.
 ///
 /// `A` is `m×k` and `B` is `k×n`, each with any strides (a transpose is a view); `C` is `m×n`
 /// dense row-major. See the [module docs](self) for the exact arithmetic and edge cases.
 ///
 /// # Panics
 /// If the shapes disagree (`B` is not `k×n` or `C` is not `m×n`), if a view reaches past its
-/// slice, or if this CPU does not support `isa` (check [`Isa::available`]).
-pub fn gemm_blocked(isa: Isa, a: MatRef<'_>, b: MatRef<'_>, c: MatMut<'_>, accumulate: bool) {
-    gemm_blocked_fused(isa, a, b, c, if accumulate { Epilogue::Accumulate } else { Epilogue::None })
+/// slice, if `kernel` is not one of [`Kernel::BLOCKED`], or if this CPU does not support it
+/// (check [`Kernel::supported`]).
+pub fn gemm_blocked(kernel: Kernel, a: MatRef<'_>, b: MatRef<'_>, c: MatMut<'_>, accumulate: bool) {
+    gemm_blocked_fused(kernel, a, b, c, if accumulate { Epilogue::Accumulate } else { Epilogue::None })
 }
 
-/// `C = epilogue(A·B)` (see [`Epilogue`]) with the microkernel of `isa`: as [`gemm_blocked`],
+/// `C = epilogue(A·B)` (see [`Epilogue`]) with the microkernel of `kernel`: as [`gemm_blocked`],
 /// with the epilogue applied to each tile of C on the last `kc` block of the reduction, while
 /// the tile is in L1, instead of in a second pass over C. The bits are those of the plain
 /// product followed by the element-wise pass.
@@ -178,61 +77,55 @@ pub fn gemm_blocked(isa: Isa, a: MatRef<'_>, b: MatRef<'_>, c: MatMut<'_>, accum
 ///
 /// # Panics
 /// As [`gemm_blocked`]; and if a bias is not `n` long or a mask not `m×n`.
-pub fn gemm_blocked_fused(isa: Isa, a: MatRef<'_>, b: MatRef<'_>, c: MatMut<'_>, epilogue: Epilogue<'_>) {
+pub fn gemm_blocked_fused(kernel: Kernel, a: MatRef<'_>, b: MatRef<'_>, c: MatMut<'_>, epilogue: Epilogue<'_>) {
     let (m, k, n) = (a.rows(), a.cols(), b.cols());
     assert_eq!(b.rows(), k, "gemm_blocked: A is {m}×{k} but B is {}×{n}", b.rows());
     assert!(c.rows() == m && c.cols() == n, "gemm_blocked: C is {}×{}, expected {m}×{n}", c.rows(), c.cols());
-    assert!(isa.available(), "gemm_blocked: instruction set {isa} is not supported by this CPU");
+    assert!(kernel.is_blocked(), "gemm_blocked: {kernel} is not one of the blocked kernels (avx512, avx2, portable)");
+    assert!(kernel.supported(), "gemm_blocked: instruction set {kernel} is not supported by this CPU");
     epilogue.check(m, n);
     if m == 0 || n == 0 || (k == 0 && matches!(epilogue, Epilogue::Accumulate | Epilogue::Sgd { .. })) {
         return;
     }
-    let epi = match epilogue {
-        _ if k == 0 => None,
-        Epilogue::None => Some(Epi::Store { accumulate: false }),
-        Epilogue::Accumulate => Some(Epi::Store { accumulate: true }),
-        Epilogue::Bias(bias) => Some(Epi::Bias { bias, along_rows: false, relu: false }),
-        Epilogue::BiasRelu(bias) => Some(Epi::Bias { bias, along_rows: false, relu: true }),
-        Epilogue::ReluMask(mask) => Some(Epi::Mask(mask)),
-        Epilogue::Sgd { lr } if k <= block_sizes(isa).kc => Some(Epi::Sgd(lr)),
-        Epilogue::Sgd { .. } => None,
-    };
-    match epi {
-        Some(epi) => product(isa, a, b, c, epi),
-        None => separate(c, epilogue, |c| {
+    let fused = k > 0 && !matches!(epilogue, Epilogue::Sgd { .. } if k > block_sizes(kernel).kc);
+    if fused {
+        product(kernel, a, b, c, epilogue)
+    } else {
+        separate(c, epilogue, |c| {
             if k == 0 {
                 c.into_parts().0.fill(0.0);
             } else {
-                product(isa, a, b, c, Epi::Store { accumulate: false });
+                product(kernel, a, b, c, Epilogue::None);
             }
-        }),
+        })
     }
 }
 
-fn block_sizes(isa: Isa) -> BlockSizes {
-    match isa {
-        Isa::Avx512 => params::AVX512,
-        Isa::Avx2 => params::AVX2,
-        Isa::Portable => params::PORTABLE,
+fn block_sizes(kernel: Kernel) -> BlockSizes {
+    match kernel {
+        Kernel::Avx512 => params::AVX512,
+        Kernel::Avx2 => params::AVX2,
+        Kernel::Portable => params::PORTABLE,
+        Kernel::Auto | Kernel::MatrixMultiply => unreachable!("gemm_blocked: {kernel} is not a blocked kernel"),
     }
 }
 
 /// The checked product with `m, k, n > 0`: views to packing sources, then the driver.
-fn product(isa: Isa, a: MatRef<'_>, b: MatRef<'_>, c: MatMut<'_>, epi: Epi<'_>) {
+fn product(kernel: Kernel, a: MatRef<'_>, b: MatRef<'_>, c: MatMut<'_>, epilogue: Epilogue<'_>) {
     let (m, k, n) = (a.rows(), a.cols(), b.cols());
     let (c, _, _) = c.into_parts();
     let a = source(&a, "A");
     let b = source(&b.t(), "B");
     let out = Out { ptr: c.as_mut_ptr(), rsc: n as isize, csc: 1 };
-    let bs = block_sizes(isa);
-    match isa {
+    let bs = block_sizes(kernel);
+    match kernel {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => run::<x86::Avx512>(bs, (m, k, n), a, b, out, epi),
+        Kernel::Avx512 => run::<x86::Avx512>(bs, (m, k, n), a, b, out, epilogue),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => run::<x86::Avx2>(bs, (m, k, n), a, b, out, epi),
-        Isa::Portable => run::<kernel::Portable>(bs, (m, k, n), a, b, out, epi),
-        #[cfg(not(target_arch = "x86_64"))]
-        _ => unreachable!("gemm_blocked: {isa} passed the availability check on a non-x86 CPU"),
+        Kernel::Avx2 => run::<x86::Avx2>(bs, (m, k, n), a, b, out, epilogue),
+        Kernel::Portable => run::<kernel::Portable>(bs, (m, k, n), a, b, out, epilogue),
+        // Not blocked, or an x86 kernel elsewhere: both rejected by `gemm_blocked_fused`.
+        _ => unreachable!("gemm_blocked: {kernel} passed the checks but has no microkernel here"),
     }
 }
 
@@ -262,24 +155,20 @@ fn run<K: Microkernel>(
     a: Source<'_>,
     b: Source<'_>,
     c: Out,
-    epi: Epi<'_>,
+    epilogue: Epilogue<'_>,
 ) {
     let padded = |rows: usize, cols: usize| rows.div_ceil(K::MR) * K::MR * cols.div_ceil(K::NR) * K::NR;
     let swap = 4 * padded(n, m) < 3 * padded(m, n);
     // SAFETY: `gemm_blocked` checked that the CPU supports the kernel's instruction set
-    // (`isa.available()` selected `K`) and that both views lie inside their slices; `c` points at
+    // (`kernel.supported()` selected `K`) and that both views lie inside their slices; `c` points at
     // the m×n dense slice borrowed mutably from the caller's `MatMut`, which cannot overlap the
     // shared borrows behind `a` and `b`; `gemm_blocked_fused` checked the epilogue's slices
     // against m×n, and the transposed view keeps the mask's offsets (only a bias changes sides).
     unsafe {
         if swap {
-            let epi = match epi {
-                Epi::Bias { bias, along_rows, relu } => Epi::Bias { bias, along_rows: !along_rows, relu },
-                other => other,
-            };
-            driver::gemm::<K>(bs, (n, k, m), b, a, Out { ptr: c.ptr, rsc: c.csc, csc: c.rsc }, epi);
+            driver::gemm::<K>(bs, (n, k, m), b, a, Out { ptr: c.ptr, rsc: c.csc, csc: c.rsc }, (epilogue, true));
         } else {
-            driver::gemm::<K>(bs, (m, k, n), a, b, c, epi);
+            driver::gemm::<K>(bs, (m, k, n), a, b, c, (epilogue, false));
         }
     }
 }

@@ -207,7 +207,10 @@ mod tests {
     #[test]
     fn pack_panel_matches_definition_on_every_path() {
         let data: Vec<f32> = (0..4000).map(|x| x as f32).collect();
-        let avx = cfg!(target_arch = "x86_64") && std::arch::is_x86_feature_detected!("avx");
+        #[cfg(target_arch = "x86_64")]
+        let avx = std::arch::is_x86_feature_detected!("avx");
+        #[cfg(not(target_arch = "x86_64"))]
+        let avx = false;
         let (lanes, k) = (21, 19);
         // (lane_stride, k_stride) of a 21×19 operand: lanes contiguous, reduction contiguous, and
         // a strided view (every other element of a 42-wide buffer) that takes the general path.

@@ -7,6 +7,7 @@
 use std::arch::x86_64::*;
 
 use super::kernel::{Microkernel, TileOp, MAX_TILE};
+use crate::elementwise::ElementOp;
 
 /// AVX-512F, 8×32: 16 zmm accumulators + 2 B vectors + 1 broadcast; 2 loads and 8 broadcasts
 /// feed 16 FMAs per step, which Zen 4 (one 512-bit FMA per cycle) sustains at ≈ 98% of peak from
@@ -18,70 +19,51 @@ pub(crate) struct Avx512;
 /// 12 FMAs per step keep Zen 4's two 256-bit FMA pipes busy (≈ 100% of peak from L1).
 pub(crate) struct Avx2;
 
-impl Microkernel for Avx512 {
-    const MR: usize = 8;
-    const NR: usize = 32;
-    const AVX: bool = true;
+/// `impl Microkernel` for `$kernel`: an `MR × (LANES·NV)` tile of `$register`s, computed by
+/// [`tile`] inlined into a function compiled for `$feature`.
+macro_rules! microkernel {
+    ($kernel:ident, $register:ty, $feature:literal, mr: $mr:literal, nv: $nv:literal) => {
+        impl Microkernel for $kernel {
+            const MR: usize = $mr;
+            const NR: usize = $nv * <$register as Register>::LANES;
+            const AVX: bool = true;
 
-    #[inline(always)]
-    unsafe fn kernel(k: usize, a: *const f32, b: *const f32, c: *mut f32, rsc: isize, csc: isize, op: TileOp) {
-        // SAFETY: forwarded contract of `Microkernel::kernel`, which includes AVX-512F support.
-        unsafe { kernel_avx512::<8, 2>(k, a, b, c, rsc, csc, op) }
-    }
-}
-
-impl Microkernel for Avx2 {
-    const MR: usize = 6;
-    const NR: usize = 16;
-    const AVX: bool = true;
-
-    #[inline(always)]
-    unsafe fn kernel(k: usize, a: *const f32, b: *const f32, c: *mut f32, rsc: isize, csc: isize, op: TileOp) {
-        // SAFETY: forwarded contract of `Microkernel::kernel`, which includes AVX2 and FMA support.
-        unsafe { kernel_avx2::<6, 2>(k, a, b, c, rsc, csc, op) }
-    }
-}
-
-/// `MR × (16·NV)` tile with zmm registers. See [`Microkernel::kernel`] for the contract.
-#[target_feature(enable = "avx512f")]
-unsafe fn kernel_avx512<const MR: usize, const NV: usize>(
-    k: usize,
-    a: *const f32,
-    b: *const f32,
-    c: *mut f32,
-    rsc: isize,
-    csc: isize,
-    op: TileOp,
-) {
-    const LANES: usize = 16;
-    let nr = NV * LANES;
-    let mut acc = [[_mm512_setzero_ps(); NV]; MR];
-    let (mut a, mut b) = (a, b);
-    for _ in 0..k {
-        // SAFETY: the caller guarantees k·MR floats at `a` and k·NR at `b`; we advance by one
-        // row of each per step.
-        unsafe {
-            let mut bv = [_mm512_setzero_ps(); NV];
-            for (v, x) in bv.iter_mut().enumerate() {
-                *x = _mm512_loadu_ps(b.add(v * LANES));
-            }
-            for (i, row) in acc.iter_mut().enumerate() {
-                let ai = _mm512_set1_ps(*a.add(i));
-                for (x, &bx) in row.iter_mut().zip(&bv) {
-                    *x = _mm512_fmadd_ps(ai, bx, *x);
+            #[inline(always)]
+            unsafe fn kernel(k: usize, a: *const f32, b: *const f32, c: *mut f32, rsc: isize, csc: isize, op: TileOp) {
+                /// [`tile`] compiled with the instruction set enabled: the intrinsics it inlines
+                /// take their target feature from here.
+                #[target_feature(enable = $feature)]
+                unsafe fn with_feature(
+                    k: usize,
+                    a: *const f32,
+                    b: *const f32,
+                    c: *mut f32,
+                    rsc: isize,
+                    csc: isize,
+                    op: TileOp,
+                ) {
+                    // SAFETY: the contract of `Microkernel::kernel`, forwarded by our caller.
+                    unsafe { tile::<$register, $mr, $nv>(k, a, b, c, rsc, csc, op) }
                 }
+                // SAFETY: the caller of `Microkernel::kernel` guarantees that this CPU has
+                // `$feature` and the memory contract, which `with_feature` forwards.
+                unsafe { with_feature(k, a, b, c, rsc, csc, op) }
             }
-            a = a.add(MR);
-            b = b.add(nr);
         }
-    }
-    // SAFETY: the caller's contract, forwarded.
-    unsafe { write_tile(&acc, c, rsc, csc, op) };
+    };
 }
+microkernel!(Avx512, __m512, "avx512f", mr: 8, nv: 2);
+microkernel!(Avx2, __m256, "avx2,fma", mr: 6, nv: 2);
 
-/// `MR × (8·NV)` tile with ymm registers. See [`Microkernel::kernel`] for the contract.
-#[target_feature(enable = "avx2,fma")]
-unsafe fn kernel_avx2<const MR: usize, const NV: usize>(
+/// The one microkernel body, `MR × (LANES·NV)` with registers `V`: per step of the reduction,
+/// `NV` loads of the packed B row, then for each of the `MR` packed A values a broadcast and `NV`
+/// FMAs. Always inlined, so that it is compiled inside the `#[target_feature]` function of its
+/// kernel and its intrinsics become that instruction set's instructions.
+///
+/// # Safety
+/// The contract of [`Microkernel::kernel`], with `V`'s instruction set as the kernel's.
+#[inline(always)]
+unsafe fn tile<V: Register, const MR: usize, const NV: usize>(
     k: usize,
     a: *const f32,
     b: *const f32,
@@ -90,21 +72,19 @@ unsafe fn kernel_avx2<const MR: usize, const NV: usize>(
     csc: isize,
     op: TileOp,
 ) {
-    const LANES: usize = 8;
-    let nr = NV * LANES;
-    let mut acc = [[_mm256_setzero_ps(); NV]; MR];
+    let nr = NV * V::LANES;
+    // SAFETY: the caller's: `V`'s instruction set is available.
+    let mut acc = [[unsafe { V::zero() }; NV]; MR];
     let (mut a, mut b) = (a, b);
     for _ in 0..k {
-        // SAFETY: as in `kernel_avx512`.
+        // SAFETY: the caller guarantees k·MR floats at `a` and k·NR at `b`, and `V`'s instruction
+        // set; we advance by one row of each per step.
         unsafe {
-            let mut bv = [_mm256_setzero_ps(); NV];
-            for (v, x) in bv.iter_mut().enumerate() {
-                *x = _mm256_loadu_ps(b.add(v * LANES));
-            }
+            let bv: [V; NV] = std::array::from_fn(|v| V::load(b.add(v * V::LANES)));
             for (i, row) in acc.iter_mut().enumerate() {
-                let ai = _mm256_broadcast_ss(&*a.add(i));
+                let ai = V::splat(*a.add(i));
                 for (x, &bx) in row.iter_mut().zip(&bv) {
-                    *x = _mm256_fmadd_ps(ai, bx, *x);
+                    *x = V::fmadd(ai, bx, *x);
                 }
             }
             a = a.add(MR);
@@ -132,22 +112,25 @@ unsafe fn write_tile<V: Register, const MR: usize, const NV: usize>(
 ) {
     let nr = NV * V::LANES;
     if csc != 1 {
-        debug_assert!(matches!(op, TileOp::Store | TileOp::Add), "{op:?} on strided C");
+        debug_assert!(matches!(op.op, ElementOp::Store | ElementOp::Add), "{op:?} on strided C");
         let mut tile = [0.0f32; MAX_TILE];
-        // SAFETY: the tile holds MR·NR ≤ MAX_TILE floats, rows NR apart.
+        // SAFETY: the tile holds MR·NR ≤ MAX_TILE floats, rows NR apart; the caller promised
+        // `V`'s instruction set.
         unsafe { store_rows(acc, tile.as_mut_ptr(), nr as isize, |_, _, x| x) };
-        // SAFETY: (i, j) < (MR, NR) is inside the caller's tile.
-        unsafe { scatter(&tile[..MR * nr], nr, c, rsc, csc, matches!(op, TileOp::Add)) };
+        // SAFETY: (i, j) < (MR, NR) is inside the caller's tile, and `op` has no operand.
+        unsafe { scatter(&tile[..MR * nr], nr, c, rsc, csc, op) };
         return;
     }
-    // SAFETY (each arm): row i of the tile is NR contiguous floats at c + i·rsc, readable and
-    // writable; the bias holds NR floats, the mask has C's offsets (caller).
+    // SAFETY: (each arm) the caller promised `V`'s instruction set, that row i of the tile is NR
+    // contiguous floats at c + i·rsc, readable and writable, and that the operand is the tile's
+    // bias (NR floats) or has C's offsets (the mask).
     unsafe {
-        match op {
-            TileOp::Store => store_rows(acc, c, rsc, |_, _, x| x),
-            TileOp::Add => store_rows(acc, c, rsc, |p, _, x| V::add(V::load(p), x)),
-            TileOp::Bias { bias, add, relu } => {
-                let bias: [V; NV] = std::array::from_fn(|v| V::load(bias.add(v * V::LANES)));
+        let operand = op.operand;
+        match op.op {
+            ElementOp::Store => store_rows(acc, c, rsc, |_, _, x| x),
+            ElementOp::Add => store_rows(acc, c, rsc, |p, _, x| V::add(V::load(p), x)),
+            ElementOp::Bias { add, relu } => {
+                let bias: [V; NV] = std::array::from_fn(|v| V::load(operand.add(v * V::LANES)));
                 store_rows(acc, c, rsc, |p, (_, v), x| {
                     let s = V::add(if add { V::add(V::load(p), x) } else { x }, bias[v]);
                     if relu {
@@ -157,11 +140,11 @@ unsafe fn write_tile<V: Register, const MR: usize, const NV: usize>(
                     }
                 })
             }
-            TileOp::Mask { mask, add } => store_rows(acc, c, rsc, |p, (i, v), x| {
+            ElementOp::Mask { add } => store_rows(acc, c, rsc, |p, (i, v), x| {
                 let s = if add { V::add(V::load(p), x) } else { x };
-                V::zero_where_not_positive(s, V::load(mask.offset(i as isize * rsc + (v * V::LANES) as isize)))
+                V::zero_where_not_positive(s, V::load(operand.offset(i as isize * rsc + (v * V::LANES) as isize)))
             }),
-            TileOp::Sgd(lr) => {
+            ElementOp::Sgd(lr) => {
                 let lr = V::splat(lr);
                 store_rows(acc, c, rsc, |p, _, x| V::sub(V::load(p), V::mul(lr, x)))
             }
@@ -192,29 +175,41 @@ unsafe fn store_rows<V: Register, const MR: usize, const NV: usize>(
     }
 }
 
-/// `c[i·rsc + j·csc] (=|+=) tile[i·nr + j]` for the whole tile.
+/// `c[i·rsc + j·csc] = op(c[i·rsc + j·csc], tile[i·nr + j])` for the whole tile, element by
+/// element (the scalar definition).
 ///
 /// # Safety
-/// Every `c + i·rsc + j·csc` for the tile's `(i, j)` is writable (and readable with `accumulate`).
-unsafe fn scatter(tile: &[f32], nr: usize, c: *mut f32, rsc: isize, csc: isize, accumulate: bool) {
+/// Every `c + i·rsc + j·csc` for the tile's `(i, j)` is readable and writable; `op`'s operand is
+/// valid as `TileOp::scalar` requires.
+unsafe fn scatter(tile: &[f32], nr: usize, c: *mut f32, rsc: isize, csc: isize, op: TileOp) {
     for (i, row) in tile.chunks_exact(nr).enumerate() {
         for (j, &x) in row.iter().enumerate() {
-            // SAFETY: inside the caller's tile.
+            // SAFETY: inside the caller's tile; the operand is the caller's.
             unsafe {
-                let p = c.offset(i as isize * rsc + j as isize * csc);
-                *p = if accumulate { *p + x } else { x };
+                let o = i as isize * rsc + j as isize * csc;
+                let p = c.offset(o);
+                *p = op.scalar(*p, x, j, o);
             }
         }
     }
 }
 
-/// The vector register of a kernel and the operations of the epilogues. Each must round as the
-/// scalar definition in `TileOp::scalar` does (one IEEE operation per step, no FMA).
+/// The vector register of a kernel: the operations of the microkernel's loop and of the
+/// epilogues. The epilogue operations must round as the scalar definition, `ElementOp::apply`,
+/// does (one IEEE operation per step, no FMA).
+///
+/// # Safety
+/// Every method needs the register's instruction set (AVX-512F for `__m512`, AVX for `__m256`,
+/// and FMA for its `fmadd`); `load` and `store` also need `LANES` readable or writable floats at
+/// `p`.
 trait Register: Copy {
     const LANES: usize;
+    unsafe fn zero() -> Self;
+    unsafe fn splat(x: f32) -> Self;
     unsafe fn load(p: *const f32) -> Self;
     unsafe fn store(p: *mut f32, x: Self);
-    unsafe fn splat(x: f32) -> Self;
+    /// `a·b + c`, rounded once.
+    unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self;
     unsafe fn add(x: Self, y: Self) -> Self;
     unsafe fn sub(x: Self, y: Self) -> Self;
     unsafe fn mul(x: Self, y: Self) -> Self;
@@ -224,94 +219,92 @@ trait Register: Copy {
     unsafe fn zero_where_not_positive(x: Self, mask: Self) -> Self;
 }
 
-impl Register for __m512 {
-    const LANES: usize = 16;
-    #[inline(always)]
-    unsafe fn load(p: *const f32) -> Self {
-        // SAFETY: the caller's (16 readable floats at p, AVX-512F present).
-        unsafe { _mm512_loadu_ps(p) }
-    }
-    #[inline(always)]
-    unsafe fn store(p: *mut f32, x: Self) {
-        // SAFETY: the caller's (16 writable floats at p, AVX-512F present).
-        unsafe { _mm512_storeu_ps(p, x) }
-    }
-    #[inline(always)]
-    unsafe fn splat(x: f32) -> Self {
-        // SAFETY (this and the rest): the caller's (AVX-512F present).
-        unsafe { _mm512_set1_ps(x) }
-    }
-    #[inline(always)]
-    unsafe fn add(x: Self, y: Self) -> Self {
-        unsafe { _mm512_add_ps(x, y) }
-    }
-    #[inline(always)]
-    unsafe fn sub(x: Self, y: Self) -> Self {
-        unsafe { _mm512_sub_ps(x, y) }
-    }
-    #[inline(always)]
-    unsafe fn mul(x: Self, y: Self) -> Self {
-        unsafe { _mm512_mul_ps(x, y) }
-    }
-    #[inline(always)]
-    unsafe fn relu(x: Self) -> Self {
-        unsafe { _mm512_max_ps(x, _mm512_setzero_ps()) }
-    }
-    #[inline(always)]
-    unsafe fn zero_where_not_positive(x: Self, mask: Self) -> Self {
-        unsafe {
-            let zero = _mm512_setzero_ps();
-            _mm512_mask_mov_ps(x, _mm512_cmp_ps_mask::<_CMP_LE_OQ>(mask, zero), zero)
+/// `impl Register for $register`, each method one intrinsic (named after the `_mm512_` or
+/// `_mm256_` prefix); `zero_where_not_positive` is spelled out, as the two sets compare and
+/// select differently.
+macro_rules! register {
+    ($register:ty, lanes: $lanes:literal, $setzero:ident, $set1:ident, $loadu:ident, $storeu:ident,
+     $fmadd:ident, $add:ident, $sub:ident, $mul:ident, $max:ident,
+     zero_where_not_positive: |$x:ident, $mask:ident| $select:expr) => {
+        impl Register for $register {
+            const LANES: usize = $lanes;
+            // SAFETY: (every block below) the instruction set, and for `load` and `store` the
+            // `LANES` floats at `p`, are the caller's promise (see `Register`).
+            #[inline(always)]
+            unsafe fn zero() -> Self {
+                // SAFETY: see above.
+                unsafe { $setzero() }
+            }
+            #[inline(always)]
+            unsafe fn splat(x: f32) -> Self {
+                // SAFETY: see above.
+                unsafe { $set1(x) }
+            }
+            #[inline(always)]
+            unsafe fn load(p: *const f32) -> Self {
+                // SAFETY: see above.
+                unsafe { $loadu(p) }
+            }
+            #[inline(always)]
+            unsafe fn store(p: *mut f32, x: Self) {
+                // SAFETY: see above.
+                unsafe { $storeu(p, x) }
+            }
+            #[inline(always)]
+            unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
+                // SAFETY: see above.
+                unsafe { $fmadd(a, b, c) }
+            }
+            #[inline(always)]
+            unsafe fn add(x: Self, y: Self) -> Self {
+                // SAFETY: see above.
+                unsafe { $add(x, y) }
+            }
+            #[inline(always)]
+            unsafe fn sub(x: Self, y: Self) -> Self {
+                // SAFETY: see above.
+                unsafe { $sub(x, y) }
+            }
+            #[inline(always)]
+            unsafe fn mul(x: Self, y: Self) -> Self {
+                // SAFETY: see above.
+                unsafe { $mul(x, y) }
+            }
+            #[inline(always)]
+            unsafe fn relu(x: Self) -> Self {
+                // SAFETY: see above.
+                unsafe { $max(x, $setzero()) }
+            }
+            #[inline(always)]
+            unsafe fn zero_where_not_positive($x: Self, $mask: Self) -> Self {
+                // SAFETY: see above.
+                unsafe { $select }
+            }
         }
-    }
+    };
 }
 
-impl Register for __m256 {
-    const LANES: usize = 8;
-    #[inline(always)]
-    unsafe fn load(p: *const f32) -> Self {
-        // SAFETY: the caller's (8 readable floats at p, AVX present).
-        unsafe { _mm256_loadu_ps(p) }
+register! {
+    __m512, lanes: 16, _mm512_setzero_ps, _mm512_set1_ps, _mm512_loadu_ps, _mm512_storeu_ps,
+    _mm512_fmadd_ps, _mm512_add_ps, _mm512_sub_ps, _mm512_mul_ps, _mm512_max_ps,
+    zero_where_not_positive: |x, mask| {
+        let zero = _mm512_setzero_ps();
+        _mm512_mask_mov_ps(x, _mm512_cmp_ps_mask::<_CMP_LE_OQ>(mask, zero), zero)
     }
-    #[inline(always)]
-    unsafe fn store(p: *mut f32, x: Self) {
-        // SAFETY: the caller's (8 writable floats at p, AVX present).
-        unsafe { _mm256_storeu_ps(p, x) }
-    }
-    #[inline(always)]
-    unsafe fn splat(x: f32) -> Self {
-        // SAFETY (this and the rest): the caller's (AVX present).
-        unsafe { _mm256_set1_ps(x) }
-    }
-    #[inline(always)]
-    unsafe fn add(x: Self, y: Self) -> Self {
-        unsafe { _mm256_add_ps(x, y) }
-    }
-    #[inline(always)]
-    unsafe fn sub(x: Self, y: Self) -> Self {
-        unsafe { _mm256_sub_ps(x, y) }
-    }
-    #[inline(always)]
-    unsafe fn mul(x: Self, y: Self) -> Self {
-        unsafe { _mm256_mul_ps(x, y) }
-    }
-    #[inline(always)]
-    unsafe fn relu(x: Self) -> Self {
-        unsafe { _mm256_max_ps(x, _mm256_setzero_ps()) }
-    }
-    #[inline(always)]
-    unsafe fn zero_where_not_positive(x: Self, mask: Self) -> Self {
-        unsafe {
-            let zero = _mm256_setzero_ps();
-            _mm256_blendv_ps(x, zero, _mm256_cmp_ps::<_CMP_LE_OQ>(mask, zero))
-        }
+}
+register! {
+    __m256, lanes: 8, _mm256_setzero_ps, _mm256_set1_ps, _mm256_loadu_ps, _mm256_storeu_ps,
+    _mm256_fmadd_ps, _mm256_add_ps, _mm256_sub_ps, _mm256_mul_ps, _mm256_max_ps,
+    zero_where_not_positive: |x, mask| {
+        let zero = _mm256_setzero_ps();
+        _mm256_blendv_ps(x, zero, _mm256_cmp_ps::<_CMP_LE_OQ>(mask, zero))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::elementwise::relu;
+    use crate::elementwise::{no_operand, relu};
 
     /// NaN, both zeros, infinities, subnormals: the lanes the random tests never hit.
     const SPECIAL: [f32; 16] = [
@@ -333,8 +326,8 @@ mod tests {
         0.5,
     ];
 
-    /// The vector epilogue operations against their scalar definitions, bit for bit, on every
-    /// pair of special values.
+    /// The vector epilogue operations against the scalar definition ([`ElementOp::apply`]), bit
+    /// for bit, on every pair of special values.
     fn check<V: Register>() {
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         let lanes = V::LANES;
@@ -348,10 +341,14 @@ mod tests {
                 V::store(out.as_mut_ptr(), V::relu(xv));
                 assert_eq!(bits(&out), bits(&x.iter().map(|&v| relu(v)).collect::<Vec<_>>()), "relu");
                 V::store(out.as_mut_ptr(), V::zero_where_not_positive(xv, mv));
-                let want: Vec<f32> = x.iter().zip(&m).map(|(&v, &k)| if k <= 0.0 { 0.0 } else { v }).collect();
-                assert_eq!(bits(&out), bits(&want), "mask {m:?}");
+                let scalar =
+                    |op: ElementOp| -> Vec<f32> { x.iter().zip(&m).map(|(&v, &k)| op.apply(0.0, v, || k)).collect() };
+                assert_eq!(bits(&out), bits(&scalar(ElementOp::Mask { add: false })), "mask {m:?}");
+                V::store(out.as_mut_ptr(), V::relu(V::add(xv, mv)));
+                assert_eq!(bits(&out), bits(&scalar(ElementOp::Bias { add: false, relu: true })), "bias relu {m:?}");
                 V::store(out.as_mut_ptr(), V::sub(xv, V::mul(V::splat(0.1), mv)));
-                let want: Vec<f32> = x.iter().zip(&m).map(|(&v, &k)| v - 0.1 * k).collect();
+                let want: Vec<f32> =
+                    x.iter().zip(&m).map(|(&v, &k)| ElementOp::Sgd(0.1).apply(v, k, no_operand)).collect();
                 assert_eq!(bits(&out), bits(&want), "sgd");
             }
         }

@@ -3,29 +3,28 @@
 // Each test file is its own crate and uses only some of these.
 #![allow(dead_code)]
 
-use drift_kernels::blocked::Isa;
 use drift_kernels::{Kernel, MatRef};
 
-/// Whether this CPU has `isa`; if not, records that the part of the calling test that needs it
-/// is skipped (capability `avx512` or `avx2`; a failure where `DRIFT_REQUIRE` names it).
+/// Whether this CPU can run `kernel`; if not, records that the part of the calling test that
+/// needs it is skipped (capability `avx512` or `avx2`; a failure where `DRIFT_REQUIRE` names it).
 #[track_caller]
-pub fn has(isa: Isa) -> bool {
-    let ok = isa.available();
+pub fn has(kernel: Kernel) -> bool {
+    let ok = kernel.supported();
     if !ok {
-        drift_skip::skip(isa.name(), "not supported by this CPU");
+        drift_skip::skip(kernel.as_str(), "not supported by this CPU");
     }
     ok
 }
 
-/// The instruction sets to test: those this CPU has, the skip of each other one recorded.
-pub fn supported_isas() -> Vec<Isa> {
-    Isa::ALL.into_iter().filter(|&isa| has(isa)).collect()
+/// The blocked kernels to test: those this CPU has, the skip of each other one recorded.
+pub fn blocked_kernels() -> Vec<Kernel> {
+    Kernel::BLOCKED.into_iter().filter(|&k| has(k)).collect()
 }
 
-/// The kernels to test: every supported instruction set, then matrixmultiply; the skip of each
-/// instruction set this CPU lacks is recorded.
+/// The kernels to test: every supported blocked kernel, then matrixmultiply; the skip of each
+/// blocked kernel this CPU lacks is recorded.
 pub fn kernels() -> Vec<Kernel> {
-    supported_isas();
+    blocked_kernels();
     Kernel::available()
 }
 
@@ -84,5 +83,16 @@ impl Layout {
             Layout::BackwardData => (MatRef::new(a, m, k), MatRef::new(b, k, n)),
             Layout::WeightGrad => (MatRef::new(a, k, m).t(), MatRef::new(b, k, n)),
         }
+    }
+}
+
+/// `got` within `1e-5·√k·(1 + |want|)` of the f64 reference, element by element: the rounding
+/// a sum of `k` f32 products may accumulate.
+#[track_caller]
+pub fn assert_close(got: &[f32], want: &[f64], k: usize, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (idx, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let tol = 1e-5 * (k.max(1) as f64).sqrt() * (1.0 + w.abs());
+        assert!((f64::from(g) - w).abs() <= tol, "{what}: element {idx}: got {g}, want {w} (tol {tol:e})");
     }
 }
