@@ -15,7 +15,7 @@ SKIP_LOG := $(CURDIR)/target/skipped.log
 
 FUZZ_SECONDS ?= 20
 
-.PHONY: all setup build venv datasets slurm test fuzz reproduce bench clean
+.PHONY: all setup build venv datasets slurm test aarch64 fuzz reproduce bench clean
 
 all: build
 
@@ -68,8 +68,31 @@ test: setup slurm
 	@status=0; \
 	( set -x; $(CARGO) test --release --locked --workspace \
 	  && DRIFT_BIN=$(CURDIR)/$(DRIFT) $(PY) -m pytest -q tests/python \
+	  && $(MAKE) --no-print-directory aarch64 \
 	  && $(MAKE) --no-print-directory fuzz ) || status=$$?; \
 	echo; scripts/skips.sh summary; exit $$status
+
+## aarch64: the whole workspace, tests and benches included, type-checks for 64-bit ARM Linux (the
+## portable and matrixmultiply kernels; Apple silicon compiles the same cfg(target_arch) paths);
+## adds the Rust target and Debian's cross C compiler (a benchmark dependency builds C) if it can
+AARCH64 := aarch64-unknown-linux-gnu
+aarch64:
+	@if ! rustup target list --installed 2>/dev/null | grep -qx $(AARCH64) \
+	    && ! rustup target add $(AARCH64); then \
+	  scripts/skips.sh record aarch64 "the Rust target $(AARCH64) cannot be added here (rustup target add $(AARCH64))"; \
+	  exit; \
+	fi; \
+	if ! command -v aarch64-linux-gnu-gcc >/dev/null 2>&1; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "aarch64: installing the Debian package gcc-aarch64-linux-gnu"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-aarch64-linux-gnu >/dev/null; \
+	  else \
+	    scripts/skips.sh record aarch64 "no aarch64-linux-gnu-gcc here (install gcc-aarch64-linux-gnu as root)"; \
+	    exit; \
+	  fi; \
+	fi; \
+	set -x; CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc \
+	  $(CARGO) check --locked --workspace --all-targets --target $(AARCH64)
 
 ## fuzz: each cargo-fuzz target for FUZZ_SECONDS from the committed seeds (new finds go to a
 ## temporary folder); needs a nightly toolchain, installs cargo-fuzz
