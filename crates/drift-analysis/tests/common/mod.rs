@@ -3,7 +3,7 @@
 // Each test file uses a part of these.
 #![allow(dead_code)]
 
-use drift_analysis::claims::HIDDEN_LAYER;
+use drift_analysis::query::HIDDEN_LAYER;
 use drift_analysis::read::RunTables;
 use drift_analysis::tables::{ConditionalRow, DeviationRow, HistoryRow, RunRow};
 
