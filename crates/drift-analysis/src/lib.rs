@@ -18,6 +18,7 @@ mod deviation;
 pub mod layout;
 mod onset;
 mod parquet_file;
+pub mod query;
 pub mod read;
 pub mod regimes;
 pub mod report;

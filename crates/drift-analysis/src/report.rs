@@ -3,8 +3,15 @@
 
 use std::fmt::Write;
 
-use crate::claims::{ClaimResult, Verdict};
+use crate::claims::{
+    ClaimResult, Evidence, EvolutionEvidence, MaskEvidence, MomentsEvidence, RegimeMap, RegimesEvidence, Verdict,
+    WVsW0Evidence, WidthEvidence,
+};
+use crate::query::{MIN_BIN_COUNT, VISIBLE};
 use crate::read::RunTables;
+use crate::regimes::{PhaseMap, Regime, COINCIDENT_SHARE, JUMP_WINDOW};
+use crate::setting::lr_range;
+use crate::stats::{mean_std, positive_share, upper_median};
 
 /// A figure as the report links it.
 #[derive(Clone, Debug, PartialEq)]
@@ -127,7 +134,7 @@ pub fn render(report: &Report) -> String {
         for claim in &s.claims {
             let _ = writeln!(out, "### {}. {} — {}\n", claim.number, claim.title, verdict_badge(claim.verdict));
             let _ = writeln!(out, "*The study:* {}\n", claim.statement);
-            write_evidence(&mut out, &claim.evidence);
+            write_evidence(&mut out, &claim_lines(claim));
             if let Some(f) = s.figures.iter().find(|f| f.id == format!("F{}", claim.number)) {
                 let _ = writeln!(out, "![{}]({})\n\n*{}*\n", f.id, f.path, f.caption);
             }
@@ -166,4 +173,282 @@ pub fn render(report: &Report) -> String {
         out.push('\n');
     }
     out
+}
+
+/// `mean ± std (n = k)` of values over runs or seeds.
+fn pm(values: &[f64], digits: usize) -> String {
+    let (m, s) = mean_std(values);
+    if values.len() > 1 {
+        format!("{m:.digits$} ± {s:.digits$} (n = {})", values.len())
+    } else {
+        format!("{m:.digits$} (n = 1)")
+    }
+}
+
+/// A correlation or slope to three decimals, `undefined` where there is none.
+fn or_undefined(value: Option<f64>) -> String {
+    value.map_or("undefined".into(), |r| format!("{r:.3}"))
+}
+
+/// A claim's evidence as Markdown lines (paragraphs, list items, table rows).
+fn claim_lines(claim: &ClaimResult) -> Vec<String> {
+    let mut lines = vec![];
+    if let Some(s) = &claim.subset {
+        lines.push(format!("Runs at lr {} (of {}).", s.lr, lr_range(&s.of)));
+    }
+    lines.extend(match &claim.evidence {
+        Evidence::Mask(e) => mask_lines(e),
+        Evidence::Regimes(e) => regimes_lines(e),
+        Evidence::WVsW0(e) => w_vs_w0_lines(e),
+        Evidence::Moments(e) => moments_lines(e),
+        Evidence::Evolution(e) => evolution_lines(e),
+        Evidence::Width(e) => width_lines(e),
+    });
+    lines
+}
+
+fn mask_lines(e: &MaskEvidence) -> Vec<String> {
+    let MaskEvidence::Tested { stable, unstable, other_diverged } = e else {
+        return vec!["No masked run that kept training (none with `mask` set, or all diverged).".into()];
+    };
+    let mut lines = vec![format!(
+        "Stable run {} (W = {}, seed {}): mask contrast {:.3} at epoch 0 → {:.3} at epoch {} (visible means ≥ {VISIBLE}).",
+        stable.run_id, stable.width, stable.seed, stable.initial, stable.last.visibility, stable.last.epoch
+    )];
+    if unstable.is_empty() {
+        lines.push(
+            "No masked run learned and then diverged, so the second half (the letter vanishing at the loss jump) is not testable here."
+                .into(),
+        );
+    }
+    if *other_diverged > 0 {
+        lines.push(format!(
+            "{other_diverged} masked run(s) collapsed early or died (not the study's crossover); left out of the second half."
+        ));
+    }
+    let point = |p: Option<crate::query::MaskPoint>| {
+        p.map_or("–".into(), |p| format!("{:.3} (epoch {})", p.visibility, p.epoch))
+    };
+    for u in unstable {
+        lines.push(format!(
+            "Diverging run {} (W = {}, lr {}, seed {}): divergence at epoch {}; contrast {} before and {} after it; first below {VISIBLE} at {}.",
+            u.run_id,
+            u.width,
+            u.lr,
+            u.seed,
+            u.divergence,
+            point(u.before),
+            point(u.after),
+            u.vanished_at.map_or("no snapshot".into(), |e| format!("epoch {e}"))
+        ));
+    }
+    lines
+}
+
+fn regimes_lines(e: &RegimesEvidence) -> Vec<String> {
+    let m: &RegimeMap = match e {
+        RegimesEvidence::NoUnmaskedRuns => return vec!["No unmasked runs.".into()],
+        RegimesEvidence::TooFewWidths { widths } => {
+            return vec![format!("No learning rate with three or more widths (widths {widths:?}).")]
+        }
+        RegimesEvidence::Map(m) => m,
+    };
+    let list = |lrs: &[f64]| lrs.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(", ");
+    let mut findings = vec![];
+    if !m.mid.is_empty() {
+        let widths: Vec<String> = m
+            .mid
+            .iter()
+            .map(|(lr, lost)| {
+                let w: Vec<String> = lost.iter().map(|w| w.to_string()).collect();
+                format!("W = {} at lr {lr}", w.join(", "))
+            })
+            .collect();
+        findings.push(format!("an untrainable regime at mid widths ({})", widths.join("; ")));
+    }
+    if !m.all.is_empty() {
+        findings.push(format!("untrainable at all widths at lr {}", list(&m.all)));
+    }
+    if !m.wide.is_empty() {
+        findings.push(format!("untrainable at the widest widths at lr {}", list(&m.wide)));
+    }
+    if !m.narrow.is_empty() {
+        findings.push(format!("untrainable at the narrowest widths only at lr {}", list(&m.narrow)));
+    }
+    if findings.is_empty() {
+        findings.push(format!(
+            "no untrainable regime in these settings (lr {}, widths {:?})",
+            list(&m.testable),
+            m.map.widths
+        ));
+    }
+    let mut lines = vec![format!("**Finding:** {}.", findings.join("; "))];
+    lines.extend(phase_table(&m.map));
+    lines.push(format!(
+        "At lr {}: Spearman correlation of width and the seed-mean minimum train loss {} (negative: wider trains better).",
+        m.reference_lr,
+        or_undefined(m.width_vs_min_loss)
+    ));
+    lines
+}
+
+/// The phase map as a Markdown table: one row per learning rate, one column per width; each
+/// cell its regime (H high, L low, U untrainable), the seeds that diverged and the median
+/// minimum train loss.
+pub fn phase_table(map: &PhaseMap) -> Vec<String> {
+    let mut lines = vec![
+        format!("| lr ↓  W → | {} |", map.widths.iter().map(|w| w.to_string()).collect::<Vec<_>>().join(" | ")),
+        format!("|---|{}", "---|".repeat(map.widths.len())),
+    ];
+    for &lr in &map.lrs {
+        let cells: Vec<String> = map
+            .widths
+            .iter()
+            .map(|&w| match map.cell(w, lr) {
+                None => "".into(),
+                Some(c) => {
+                    let letter = match c.regime {
+                        Regime::High => "H",
+                        Regime::Low => "L",
+                        Regime::Untrainable => "**U**",
+                    };
+                    format!("{letter} {}/{} div, min {:.3}", c.diverged, c.seeds, c.median_min_train)
+                }
+            })
+            .collect();
+        lines.push(format!("| {lr} | {} |", cells.join(" | ")));
+    }
+    lines.push(
+        "H: high trainability, L: low, U: untrainable (at least half the seeds diverged and did not recover); `k/n div`: seeds that diverged (any outcome); min: median minimum train loss.".into(),
+    );
+    lines
+}
+
+fn w_vs_w0_lines(e: &WVsW0Evidence) -> Vec<String> {
+    let (width, runs) = match e {
+        WVsW0Evidence::NoRun => return vec!["No non-diverged run with a hidden→hidden layer and snapshots.".into()],
+        WVsW0Evidence::SparseBins { width } => {
+            return vec![format!("W = {width}: too few weights per bin at the last snapshot.")]
+        }
+        WVsW0Evidence::Bins { width, runs } => (width, runs),
+    };
+    let of = |f: fn(&crate::claims::BinShape) -> f64| pm(&runs.iter().map(f).collect::<Vec<_>>(), 3);
+    vec![
+        format!("Widest non-diverged runs (W = {width}), hidden→hidden layer, last snapshot, bins with ≥ {MIN_BIN_COUNT} weights:"),
+        format!("- median over bins of |mode Δw| / std Δw: {} (peak at w_f = w_i if ≤ 0.5)", of(|s| s.peak)),
+        format!("- median over bins of |mode Δw − mean Δw| / std Δw: {} (peak near the centre if ≤ 0.5)", of(|s| s.near_median)),
+        format!("- mean |skewness of Δw|: outer bins (|w_i| > 0.75 l) {} vs central bins (|w_i| < 0.25 l) {}", of(|s| s.skew_outer), of(|s| s.skew_central)),
+    ]
+}
+
+fn moments_lines(e: &MomentsEvidence) -> Vec<String> {
+    let MomentsEvidence::Correlations(runs) = e else {
+        return vec!["No non-diverged run with enough populated bins at its last snapshot.".into()];
+    };
+    let line = |what: &str, values: Vec<f64>| {
+        format!(
+            "- correlation of {what}: {}, positive in {:.0}% of runs",
+            pm(&values, 3),
+            100.0 * positive_share(&values)
+        )
+    };
+    vec![
+        format!(
+            "Hidden→hidden layer, last snapshot, {} non-diverged runs, bins with ≥ {MIN_BIN_COUNT} weights:",
+            runs.len()
+        ),
+        line("w_i with mean Δw", runs.iter().map(|c| c.sign).collect()),
+        line("|w_i| with RMS Δw", runs.iter().map(|c| c.size).collect()),
+    ]
+}
+
+fn evolution_lines(e: &EvolutionEvidence) -> Vec<String> {
+    let records = &e.records;
+    let mut lines = vec![format!(
+        "{} run(s) diverged: {} learned first and then diverged (the crossover), {} collapsed before learning, {} learned and then died (loss ln C).",
+        records.len(),
+        e.crossovers,
+        e.early,
+        e.dead
+    )];
+    if !records.is_empty() {
+        let fmt = |j: Option<(i32, f64)>, d: i32| {
+            j.map_or("–".into(), |(e, ratio)| {
+                let ratio = if ratio > 1e6 { "≫1000".to_string() } else { format!("{ratio:.1}") };
+                format!("{e} (×{ratio}, {:+})", e - d)
+            })
+        };
+        let pct = |v: Option<f64>| v.map_or("–".into(), |v| format!("{:.2}%", 100.0 * v));
+        lines.push("| run | W | lr | seed | kind | outcome | divergence epoch | jump of mean \\|Δw\\| (×typical step, offset) | jump of rel_change | jump of p99 − p01 | mean \\|Δw\\| change per epoch before → after |".into());
+        lines.push("|---|---|---|---|---|---|---|---|---|---|---|".into());
+        for r in records {
+            let d = r.divergence.epoch;
+            let kind = if r.divergence.is_crossover() {
+                "crossover"
+            } else if r.divergence.learned_first {
+                "died"
+            } else {
+                "early collapse"
+            };
+            lines.push(format!(
+                "| {} | {} | {} | {} | {kind} | {} | {d} | {} | {} | {} | {} → {} |",
+                r.run_id,
+                r.width,
+                r.lr,
+                r.seed,
+                r.divergence.after.as_str(),
+                fmt(r.mean_abs, d),
+                fmt(r.rel_change, d),
+                fmt(r.tails, d),
+                pct(r.movement.0),
+                pct(r.movement.1)
+            ));
+        }
+    }
+    if let Some(median) = upper_median(&e.frozen) {
+        lines.push(format!(
+            "After a divergence that did not recover, mean |Δw| changes per epoch {median:.3} times as much as in the 10 epochs before it (median over {} runs; ≪ 1: the weights are frozen).",
+            e.frozen.len()
+        ));
+    }
+    let others = records.len() - e.crossovers;
+    if others > 0 {
+        lines.push(format!(
+            "Early collapses and dead networks (not part of the verdict): {} of {others} have the jump of mean |Δw| within {JUMP_WINDOW} epochs of the divergence.",
+            e.others_coinciding
+        ));
+    }
+    if e.crossovers == 0 {
+        lines.push("No run learned and then diverged without dying: the study's coincidence cannot be tested.".into());
+        return lines;
+    }
+    lines.push(format!(
+        "{} of {} crossover runs ({:.0}%) have the jump of mean |Δw| within {JUMP_WINDOW} epochs of the divergence (the rule asks for at least {:.0}%).",
+        e.coinciding,
+        e.crossovers,
+        100.0 * e.coinciding as f64 / e.crossovers as f64,
+        100.0 * COINCIDENT_SHARE
+    ));
+    lines
+}
+
+fn width_lines(e: &WidthEvidence) -> Vec<String> {
+    let slope_line = format!(
+        "Log–log slope of the hidden→hidden rel_change at the last epoch against width: {} (lazy-training/NTK scaling predicts about −0.5).",
+        or_undefined(e.slope)
+    );
+    if e.levels.is_empty() {
+        return vec!["No train-loss level is reached by three or more widths.".into(), slope_line];
+    }
+    let mut lines = vec![
+        "| train loss reached | width: mean \\|Δw\\| (all weights, over seeds) | Spearman ρ(width, mean \\|Δw\\|) |"
+            .into(),
+        "|---|---|---|".into(),
+    ];
+    for l in &e.levels {
+        let cells: Vec<String> = l.per_width.iter().map(|(w, v)| format!("{w}: {}", pm(v, 4))).collect();
+        lines.push(format!("| ≤ {} | {} | {} |", l.level, cells.join("; "), or_undefined(l.rho)));
+    }
+    lines.push(slope_line);
+    lines
 }

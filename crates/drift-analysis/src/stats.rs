@@ -128,6 +128,92 @@ pub fn histogram_mode(values: &mut [f64]) -> Option<f64> {
     Some(lo + (best as f64 + 0.5) * width)
 }
 
+/// Mean and sample standard deviation (divides by n − 1; 0 for one value), as the spread of a
+/// statistic over seeds is reported.
+pub fn mean_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = if values.len() > 1 { values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    (mean, var.sqrt())
+}
+
+/// Pearson correlation; `None` when either side is constant.
+pub fn pearson(x: &[f64], y: &[f64]) -> Option<f64> {
+    let (mx, _) = mean_std(x);
+    let (my, _) = mean_std(y);
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (a, b) in x.iter().zip(y) {
+        sxy += (a - mx) * (b - my);
+        sxx += (a - mx).powi(2);
+        syy += (b - my).powi(2);
+    }
+    (sxx > 0.0 && syy > 0.0).then(|| sxy / (sxx * syy).sqrt())
+}
+
+/// Ranks from 0, ties sharing their mean rank.
+fn ranks(values: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    let mut ranks = vec![0.0; values.len()];
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && values[order[j + 1]] == values[order[i]] {
+            j += 1;
+        }
+        for k in i..=j {
+            ranks[order[k]] = (i + j) as f64 / 2.0;
+        }
+        i = j + 1;
+    }
+    ranks
+}
+
+/// Spearman rank correlation (ties share their mean rank).
+pub fn spearman(x: &[f64], y: &[f64]) -> Option<f64> {
+    pearson(&ranks(x), &ranks(y))
+}
+
+/// Least-squares slope and intercept of `y` on `x`; `None` for fewer than two points or a
+/// constant `x`.
+pub fn fit_line(x: &[f64], y: &[f64]) -> Option<(f64, f64)> {
+    let (mx, _) = mean_std(x);
+    let (my, _) = mean_std(y);
+    let sxx: f64 = x.iter().map(|a| (a - mx).powi(2)).sum();
+    if x.len() < 2 || sxx == 0.0 {
+        return None;
+    }
+    let slope = x.iter().zip(y).map(|(a, b)| (a - mx) * (b - my)).sum::<f64>() / sxx;
+    Some((slope, my - slope * mx))
+}
+
+/// The median of `(value, weight)` pairs (sorted in place by value): the first value at which
+/// the running weight reaches half the total. NaN when there are none.
+pub fn weighted_median(values: &mut [(f64, i64)]) -> f64 {
+    values.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total: i64 = values.iter().map(|v| v.1).sum();
+    let mut seen = 0;
+    for &(v, n) in values.iter() {
+        seen += n;
+        if 2 * seen >= total {
+            return v;
+        }
+    }
+    f64::NAN
+}
+
+/// The upper median (the element at `n / 2` once sorted, no interpolation); `None` when empty.
+pub fn upper_median(values: &[f64]) -> Option<f64> {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied()
+}
+
+/// The share of `values` above zero.
+pub fn positive_share(values: &[f64]) -> f64 {
+    values.iter().filter(|&&r| r > 0.0).count() as f64 / values.len() as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,5 +277,36 @@ mod tests {
         let mode = histogram_mode(&mut v).unwrap();
         assert!((mode - 0.2).abs() < 0.03, "mode {mode}");
         assert!(quantile_sorted(sort(&mut v), 0.5) > mode + 0.1, "the median sits right of the peak");
+    }
+
+    #[test]
+    fn correlations_fits_and_spreads() {
+        assert_eq!(spearman(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]), Some(-1.0));
+        assert_eq!(pearson(&[1.0, 1.0], &[1.0, 2.0]), None);
+        let (slope, intercept) = fit_line(&[0.0, 1.0, 2.0], &[1.0, 3.0, 5.0]).unwrap();
+        assert!((slope - 2.0).abs() < 1e-12 && (intercept - 1.0).abs() < 1e-12);
+        assert_eq!(fit_line(&[1.0], &[1.0]), None);
+        assert_eq!(mean_std(&[1.0, 3.0]), (2.0, 2f64.sqrt()));
+        assert_eq!(mean_std(&[5.0]), (5.0, 0.0));
+    }
+
+    #[test]
+    fn ties_share_their_mean_rank() {
+        assert_eq!(ranks(&[3.0, 1.0, 3.0, 2.0]), [2.5, 0.0, 2.5, 1.0]);
+        assert_eq!(
+            spearman(&[1.0, 2.0, 3.0, 4.0], &[1.0, 1.0, 2.0, 2.0]).map(|r| (r * 1e9).round()),
+            Some(894427191.0)
+        );
+    }
+
+    #[test]
+    fn medians() {
+        // Weight 3 at 1.0 against 1 + 1 elsewhere: the heavy value wins.
+        assert_eq!(weighted_median(&mut [(5.0, 1), (1.0, 3), (9.0, 1)]), 1.0);
+        assert_eq!(weighted_median(&mut [(2.0, 1), (1.0, 1)]), 1.0);
+        assert!(weighted_median(&mut []).is_nan());
+        assert_eq!(upper_median(&[3.0, 1.0, 2.0, 4.0]), Some(3.0));
+        assert_eq!(upper_median(&[]), None);
+        assert_eq!(positive_share(&[1.0, -1.0, 0.0, 2.0]), 0.5);
     }
 }

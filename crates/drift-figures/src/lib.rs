@@ -1,15 +1,19 @@
 //! drift-figures: the six figures of the study and the phase diagram, drawn from the saved tables of a sweep (never
 //! from a live run), as PNG and SVG.
 //!
-//! | id | shows |
-//! |---|---|
-//! | F1 | mask persistence: losses of a masked run and its hidden→hidden matrix at four snapshots |
-//! | F2 | regimes: loss curves per width, the phase diagram, minimum losses against width |
-//! | F3 | `w` against `w0` (2-D histogram, median and percentile bands, three slices) |
-//! | F4 | moments and peak of `Δw` against `w0`, per layer |
-//! | F5 | deviation statistics and losses against epochs, one panel per width |
-//! | F6 | mean `|Δw|` at given train losses and `rel_change` against width (log–log, fitted slope) |
-//! | F7 | the phase diagram: the regime of every width × learning rate, with the seeds that diverged |
+//! Each figure has one name, from its module to its function, its data struct and its files
+//! (`F4-moments-<setting>.png`): the function computes the struct, the numbers it draws, from
+//! the tables, and the struct draws itself.
+//!
+//! | id | name | shows | claim |
+//! |---|---|---|---|
+//! | F1 | `mask` | mask persistence: losses of a masked run and its hidden→hidden matrix at four snapshots | 1 |
+//! | F2 | `regimes` | loss curves per width, the phase diagram, minimum losses against width | 2 |
+//! | F3 | `w-vs-w0` | `w` against `w0` (2-D histogram, median and percentile bands, three slices) | 3 |
+//! | F4 | `moments` | moments and peak of `Δw` against `w0`, per layer | 4 |
+//! | F5 | `evolution` | deviation statistics and losses against epochs, one panel per width | 5 |
+//! | F6 | `width` | mean `|Δw|` at given train losses and `rel_change` against width (log–log, fitted slope) | 6 |
+//! | F7 | `phase` | the phase diagram: the regime of every width × learning rate, with the seeds that diverged | 2 |
 //!
 //! Text is measured and drawn with a bundled DejaVu Sans (see [`text`]), so a figure looks the
 //! same on every machine and needs no system fonts.
@@ -26,12 +30,12 @@ use std::path::{Path, PathBuf};
 
 use plotters::prelude::*;
 
-use drift_analysis::claims::{comparable, MaskPoint};
+use drift_analysis::query::{comparable, MaskPoint};
 use drift_analysis::setting::{reference_runs, SettingRuns};
 
 pub use plots::{
-    deviation_vs_w0, final_vs_initial, mask_persistence, phase_diagram, regime_colour, regimes, width_scaling,
-    DrawError, Evolution, Figure, FinalVsInitial, MaskPersistence, Moments, PhaseDiagram, Regimes, WidthScaling,
+    evolution, mask, moments, phase, regime_colour, regimes, w_vs_w0, width, DrawError, Evolution, EvolutionPanel,
+    Figure, Losses, Mask, MaskRow, Moments, Phase, Regimes, Slice, WVsW0, Width,
 };
 
 /// A figure written to disk in both formats.
@@ -170,13 +174,13 @@ pub fn draw_all(
         f.map(|f| Box::new(f) as Box<dyn Figure>)
     }
     let figures: [Candidate; 7] = [
-        ("F1", "mask", boxed(mask_persistence(all, masks)?)),
+        ("F1", "mask", boxed(mask(all, masks)?)),
         ("F2", "regimes", boxed(regimes(runs))),
-        ("F3", "w-vs-w0", boxed(final_vs_initial(&reference))),
-        ("F4", "moments", boxed(deviation_vs_w0(&reference))),
-        ("F5", "evolution", boxed(Evolution::new(runs))),
-        ("F6", "width", boxed(width_scaling(&reference))),
-        ("F7", "phase", boxed(phase_diagram(runs, &setting.name))),
+        ("F3", "w-vs-w0", boxed(w_vs_w0(&reference))),
+        ("F4", "moments", boxed(moments(&reference))),
+        ("F5", "evolution", boxed(evolution(runs))),
+        ("F6", "width", boxed(width(&reference))),
+        ("F7", "phase", boxed(phase(runs, &setting.name))),
     ];
     for (id, name, figure) in figures {
         match figure {

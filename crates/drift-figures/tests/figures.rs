@@ -1,13 +1,14 @@
-//! The figures of a small fixture sweep: every file is written, is a valid PNG or SVG, and has
-//! the figure's size.
+//! The figures of a small fixture sweep: each figure's data holds the numbers of the tables it
+//! draws (computed here again, from the tables and the snapshots), and every file is written, a
+//! PNG that decodes or an SVG, of the figure's size.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-use drift_analysis::claims::mask_trace;
-use drift_analysis::read::{read_sweep, RunTables};
-use drift_analysis::setting::by_setting;
+use drift_analysis::query::{comparable, mask_trace, mask_visibility, MaskPoint, HIDDEN_LAYER, MIN_BIN_COUNT};
+use drift_analysis::read::{read_sweep, read_weight_matrix, Matrix, RunTables};
+use drift_analysis::setting::{by_setting, reference_runs};
 use drift_analysis::tables::{HistoryRow, RunRow};
 use drift_analysis::{RunMeta, RunWriter, SnapshotSchedule, SweepDir};
 use drift_data::synthetic::SyntheticConfig;
@@ -47,15 +48,23 @@ fn fixture_sweep(dir: &Path) {
     }
 }
 
-fn png_size(bytes: &[u8]) -> (u32, u32) {
-    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "PNG signature");
-    assert_eq!(&bytes[12..16], b"IHDR");
-    let be = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().unwrap());
-    (be(16), be(20))
+/// Decodes a PNG: its size.
+fn decoded_size(path: &Path) -> (u32, u32) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(fs::File::open(path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    (info.width, info.height)
 }
 
-#[test]
-fn every_figure_is_a_valid_png_and_svg_of_its_size() {
+/// The fixture sweep, read back, with the mask traces of its masked runs.
+struct Fixture {
+    dir: tempfile::TempDir,
+    runs: Vec<RunTables>,
+    masks: BTreeMap<String, Vec<MaskPoint>>,
+}
+
+fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     fixture_sweep(dir.path());
     let runs = read_sweep(&SweepDir::new(dir.path())).unwrap();
@@ -69,15 +78,44 @@ fn every_figure_is_a_valid_png_and_svg_of_its_size() {
         }
     }
     assert_eq!(masks.len(), 1, "one masked run");
-    let refs: Vec<_> = runs.iter().collect();
-    let out = dir.path().join("figures");
+    Fixture { dir, runs, masks }
+}
+
+/// The losses a figure holds are every history row of `run`, read straight off the table.
+fn assert_losses(losses: &drift_figures::Losses, run: &RunTables) {
+    let train: Vec<(f64, f64)> = run.history.iter().map(|h| (f64::from(h.epoch), h.train_loss)).collect();
+    let test: Vec<(f64, f64)> = run.history.iter().map(|h| (f64::from(h.epoch), h.test_loss)).collect();
+    assert_eq!((&losses.train, &losses.test), (&train, &test), "losses of {}", run.run_id);
+    assert_eq!(train.len(), 7, "epochs 0–6");
+}
+
+fn by_id<'a>(runs: &[&'a RunTables], id: &str) -> &'a RunTables {
+    runs.iter().find(|r| r.run_id == id).unwrap()
+}
+
+/// The hidden→hidden weights of `run` at a snapshot epoch.
+fn weights(run: &RunTables, epoch: u32, layer: i32) -> Matrix {
+    read_weight_matrix(&run.dir.snapshot_path(epoch), layer).unwrap()
+}
+
+#[test]
+fn every_figure_is_written_as_a_png_that_decodes_and_an_svg_of_its_size() {
+    let f = fixture();
+    let refs: Vec<_> = f.runs.iter().collect();
+    let out = f.dir.path().join("figures");
     let settings = by_setting(&refs);
     assert_eq!(settings.len(), 1);
     assert_eq!(settings[0].tag, "synthetic");
-    let (written, skipped) = drift_figures::draw_all(&settings[0], &masks, &out).unwrap();
+    let (written, skipped) = drift_figures::draw_all(&settings[0], &f.masks, &out).unwrap();
     assert!(skipped.is_empty(), "{skipped:?}");
-    let ids: Vec<_> = written.iter().map(|w| w.id).collect();
-    assert_eq!(ids, ["F1", "F2", "F3", "F4", "F5", "F6", "F7"]);
+    let names: Vec<String> =
+        written.iter().map(|w| w.png.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    let want: Vec<String> = ["mask", "regimes", "w-vs-w0", "moments", "evolution", "width", "phase"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| format!("F{}-{name}-synthetic.png", i + 1))
+        .collect();
+    assert_eq!(names, want);
     let expected: BTreeMap<&str, (u32, u32)> = BTreeMap::from([
         ("F1", (1700, 520)),
         ("F2", (1600, 1100)),
@@ -88,17 +126,145 @@ fn every_figure_is_a_valid_png_and_svg_of_its_size() {
         ("F7", (870, 420)),
     ]);
     for w in &written {
-        let png = fs::read(&w.png).unwrap();
-        assert_eq!(png_size(&png), expected[w.id], "{}", w.png.display());
+        assert_eq!(decoded_size(&w.png), expected[w.id], "{}", w.png.display());
         let svg = fs::read_to_string(&w.svg).unwrap();
         let (width, height) = expected[w.id];
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{}", w.svg.display());
         assert!(svg.contains(&format!("width=\"{width}\"")) && svg.contains(&format!("height=\"{height}\"")));
         assert!(svg.contains("<text"), "the SVG has its labels");
-        assert!(png.len() > 15_000, "{} looks empty", w.png.display());
     }
     // Nothing but the figures: temporary files were renamed.
     assert_eq!(fs::read_dir(&out).unwrap().count(), 14);
+}
+
+#[test]
+fn each_figure_holds_the_numbers_of_its_tables() {
+    let f = fixture();
+    let all: Vec<&RunTables> = f.runs.iter().collect();
+    assert!(all.iter().all(|r| r.run.divergence_epoch.is_none()), "the fixture trains calmly");
+    let runs = comparable(&all);
+    assert_eq!(runs.len(), 6, "the unmasked runs");
+    let masked = all.iter().copied().find(|r| r.run.mask.is_some()).unwrap();
+
+    // F1: the masked run, its trace, and |w| at four snapshots (32 × 32: no pooling).
+    let mask = drift_figures::mask(&all, &f.masks).unwrap().unwrap();
+    assert_eq!(mask.rows.len(), 1);
+    let row = &mask.rows[0];
+    assert_eq!((row.run_id.as_str(), row.width, row.mask.as_str()), (masked.run_id.as_str(), 32, "a"));
+    assert_losses(&row.losses, masked);
+    assert_eq!(row.trace, f.masks[&masked.run_id]);
+    assert_eq!(row.images.iter().map(|i| i.0).collect::<Vec<_>>(), [0, 2, 4, 6]);
+    let w0 = weights(masked, 0, HIDDEN_LAYER);
+    for (epoch, image, contrast) in &row.images {
+        let w = weights(masked, *epoch as u32, HIDDEN_LAYER);
+        assert_eq!((image.rows, image.cols), (32, 32));
+        assert_eq!(image.values, w.values.iter().map(|v| v.abs()).collect::<Vec<_>>());
+        assert_eq!(Some(*contrast), mask_visibility(&w0.values, &w.values));
+    }
+
+    // F2: one curve per width, each the history of a run of that width; the statistics over seeds.
+    let regimes = drift_figures::regimes(&runs).unwrap();
+    assert_eq!(regimes.widths, [8, 16, 32]);
+    assert_eq!(regimes.curves.len(), 3);
+    for ((width, losses), (w, stats)) in regimes.curves.iter().zip(&regimes.stats) {
+        assert_eq!(width, w);
+        let group: Vec<&RunTables> = runs.iter().filter(|r| r.run.width == *width).copied().collect();
+        // Nothing diverged: seed 0 stands for its width.
+        assert_losses(losses, group.iter().find(|r| r.run.seed == 0).unwrap());
+        let min = |r: &&RunTables| r.history.iter().map(|h| h.train_loss).fold(f64::INFINITY, f64::min);
+        assert_eq!(stats[3], group.iter().map(min).collect::<Vec<_>>(), "minimum train loss of W = {width}");
+        assert!(stats[2].is_empty(), "no divergence");
+    }
+
+    // F3 and F4 show the widest unmasked run, seed 0, at its last snapshot (epoch 6).
+    let (_, reference) = reference_runs(&runs);
+    let shown = runs.iter().copied().find(|r| r.run.width == 32 && r.run.seed == 0).unwrap();
+    let w0 = weights(shown, 0, HIDDEN_LAYER);
+    let w_vs_w0 = drift_figures::w_vs_w0(&reference).unwrap();
+    assert_eq!((w_vs_w0.run_id.as_str(), w_vs_w0.epoch), (shown.run_id.as_str(), 6));
+    assert!(w_vs_w0.cells.iter().all(|c| c.epoch == 6 && c.layer == HIDDEN_LAYER));
+    assert_eq!(w_vs_w0.cells.iter().map(|c| c.count).sum::<i64>(), w0.values.len() as i64, "every weight in a cell");
+    assert_eq!(w_vs_w0.slices.len(), 3);
+    for s in &w_vs_w0.slices {
+        let inside = w0.values.iter().filter(|&&v| f64::from(v) >= s.w0_lo && f64::from(v) < s.w0_hi).count() as i64;
+        // A weight exactly on the upper Glorot limit falls in the last bin.
+        assert!((s.total - inside).abs() <= 1, "slice [{}, {}): {} against {inside}", s.w0_lo, s.w0_hi, s.total);
+        assert!((s.bars.iter().map(|b| b.2).sum::<f64>() - 1.0).abs() < 1e-12);
+    }
+    assert!(w_vs_w0.bands.iter().all(|(_, q)| q.windows(2).all(|p| p[0] <= p[1])), "quantiles in order");
+
+    // F4: every layer; only bins of at least MIN_BIN_COUNT weights, with their count and mean Δw
+    // as the snapshots give them.
+    let moments = drift_figures::moments(&reference).unwrap();
+    assert_eq!((moments.run_id.as_str(), moments.epoch), (shown.run_id.as_str(), 6));
+    assert_eq!(moments.layers.iter().map(|l| l.0).collect::<Vec<_>>(), [1, 2, 3]);
+    for (layer, bins) in &moments.layers {
+        let (a, b) = (weights(shown, 0, *layer), weights(shown, 6, *layer));
+        let rows: Vec<_> = shown.conditional.iter().filter(|c| c.epoch == 6 && c.layer == *layer).collect();
+        let limit = -rows.iter().map(|c| c.w0_lo).fold(f64::INFINITY, f64::min);
+        let n = rows.len();
+        // Δw binned by w0 here: bin i of n equal bins over [−l, l], the ends clamped.
+        let mut sums = vec![(0i64, 0.0f64); n];
+        for (&x, &y) in a.values.iter().zip(&b.values) {
+            let i = ((f64::from(x) + limit) / (2.0 * limit) * n as f64).floor().clamp(0.0, (n - 1) as f64) as usize;
+            sums[i].0 += 1;
+            sums[i].1 += f64::from(y) - f64::from(x);
+        }
+        let want: Vec<(i32, i64, f64)> = (0..n)
+            .filter(|&i| sums[i].0 >= MIN_BIN_COUNT)
+            .map(|i| (i as i32, sums[i].0, sums[i].1 / sums[i].0 as f64))
+            .collect();
+        assert_eq!(bins.len(), want.len(), "layer {layer}: the populated bins");
+        for (bin, (i, count, mean)) in bins.iter().zip(want) {
+            assert_eq!((bin.bin, bin.count), (i, count), "layer {layer}");
+            assert!((bin.mean_dw.unwrap() - mean).abs() <= 1e-9 * mean.abs(), "layer {layer} bin {i}");
+        }
+    }
+    // 784 × 32 input weights fill every bin; the 32 × 10 output weights fill none.
+    assert_eq!(moments.layers.iter().map(|l| l.1.len()).collect::<Vec<_>>()[0], 10);
+    assert!(moments.layers[2].1.is_empty());
+
+    // F5: per width the hidden→hidden mean |Δw| of every epoch and the losses.
+    let evolution = drift_figures::evolution(&runs).unwrap();
+    assert_eq!(evolution.panels.iter().map(|p| p.width).collect::<Vec<_>>(), [8, 16, 32]);
+    for p in &evolution.panels {
+        let run = by_id(&runs, &p.run_id);
+        assert_losses(&p.losses, run);
+        let mut dev: Vec<_> = run.deviation.iter().filter(|d| d.layer == HIDDEN_LAYER && d.kind == "weight").collect();
+        dev.sort_by_key(|d| d.epoch);
+        assert_eq!(p.mean_abs, dev.iter().map(|d| (f64::from(d.epoch), d.mean_abs)).collect::<Vec<_>>());
+        assert_eq!((p.rel_change.len(), p.tail.len()), (7, 7));
+        assert_eq!((p.mean_abs[0], p.divergence), ((0.0, 0.0), None), "nothing moved at epoch 0");
+    }
+
+    // F6: at each level, per width, the size-weighted mean |Δw| of all weights at the first epoch
+    // each seed reaches it; rel_change at the last epoch of every run.
+    let width = drift_figures::width(&reference).unwrap();
+    for (level, per_width) in &width.levels {
+        for (w, values) in per_width {
+            let want: Vec<f64> = reference
+                .iter()
+                .filter(|r| r.run.width == *w)
+                .filter_map(|r| {
+                    let e = r.history.iter().find(|h| h.epoch > 0 && h.train_loss <= *level)?.epoch;
+                    let rows: Vec<_> = r.deviation.iter().filter(|d| d.epoch == e && d.kind == "weight").collect();
+                    let n: i64 = rows.iter().map(|d| d.n).sum();
+                    Some(rows.iter().map(|d| d.mean_abs * d.n as f64).sum::<f64>() / n as f64)
+                })
+                .collect();
+            assert_eq!(values, &want, "level {level}, W = {w}");
+        }
+    }
+    let last_rel = |r: &&RunTables| {
+        let rows = r.deviation.iter().filter(|d| d.layer == HIDDEN_LAYER && d.kind == "weight");
+        (r.run.width as f64, rows.max_by_key(|d| d.epoch).unwrap().rel_change.unwrap())
+    };
+    let sorted = |mut v: Vec<(f64, f64)>| {
+        v.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+        v
+    };
+    assert_eq!(sorted(width.rel.points.clone()), sorted(reference.iter().map(last_rel).collect()));
+    assert!(width.rel.slope().is_some_and(f64::is_finite));
 }
 
 /// A finished run of `width` at `lr` with the train losses `train` (only what F7 reads).
@@ -167,7 +333,7 @@ fn count_colour(path: &Path, colour: (u8, u8, u8)) -> usize {
 }
 
 #[test]
-fn phase_diagram_colours_each_cell_by_its_regime() {
+fn phase_colours_each_cell_by_its_regime() {
     let trained = [2.3, 0.5, 0.05, 0.02, 0.01];
     let poor = [2.3, 1.5, 1.0, 0.9, 0.8];
     let lost = [2.3, 0.5, 0.3, 14.5, 14.5];
@@ -183,7 +349,7 @@ fn phase_diagram_colours_each_cell_by_its_regime() {
         run(256, 1.0, 1, &lost),
     ];
     let refs: Vec<&RunTables> = runs.iter().collect();
-    let figure = drift_figures::phase_diagram(&refs, "fixture").unwrap();
+    let figure = drift_figures::phase(&refs, "fixture").unwrap();
     use drift_analysis::regimes::Regime::*;
     let regimes: Vec<_> = figure.map.cells.iter().map(|c| (c.width, c.lr, c.regime, c.diverged)).collect();
     assert_eq!(
@@ -214,7 +380,6 @@ fn phase_diagram_colours_each_cell_by_its_regime() {
     assert!(text.contains("2/2 diverged, 2 crossover") && text.contains("1/2 diverged, 1 crossover"), "cell labels");
     // Without an untrainable cell there is no red.
     let calm: Vec<&RunTables> = refs.iter().filter(|r| r.run.lr == 0.1).copied().collect();
-    let (png, _) =
-        drift_figures::save(&drift_figures::phase_diagram(&calm, "calm").unwrap(), dir.path(), "calm").unwrap();
+    let (png, _) = drift_figures::save(&drift_figures::phase(&calm, "calm").unwrap(), dir.path(), "calm").unwrap();
     assert!(count_colour(&png, colour(Untrainable)) < 400, "only the key's swatch");
 }

@@ -5,8 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
-use drift_analysis::claims::{check_all, check_onset, mask_trace, onsets, MaskPoint};
+use drift_analysis::claims::{check_all, check_onset, onsets};
 use drift_analysis::layout::{check_input_folder, check_output_folder};
+use drift_analysis::query::{mask_trace, MaskPoint};
 use drift_analysis::read::{read_sweep, ReadSweepError, RunTables};
 use drift_analysis::report::{render, FigureLink, Report, Section};
 use drift_analysis::setting::{by_setting, SettingRuns};

@@ -1,17 +1,29 @@
-//! F1: mask persistence.
+//! F1 `mask`: mask persistence.
+
+use drift_analysis::query::VISIBLE;
+use drift_analysis::read::{read_weight_matrix, Matrix};
 
 use super::*;
 
 /// One masked run: its losses, the hidden→hidden |w| at four snapshots (pooled to at most
 /// 128 × 128 cells) and the mask contrast at every snapshot.
-pub struct MaskRun {
-    run: RunTables,
-    images: Vec<(i32, Matrix, f64)>,
-    trace: Vec<MaskPoint>,
+#[derive(Clone, Debug, PartialEq)]
+pub struct MaskRow {
+    pub run_id: String,
+    pub width: i64,
+    pub lr: f64,
+    pub seed: u64,
+    pub mask: String,
+    pub divergence: Option<i32>,
+    pub losses: Losses,
+    /// `(epoch, pooled |w|, contrast at that epoch)`.
+    pub images: Vec<(i32, Matrix, f64)>,
+    pub trace: Vec<MaskPoint>,
 }
 
-pub struct MaskPersistence {
-    rows: Vec<MaskRun>,
+/// F1: the widest stable masked run and the widest diverged one.
+pub struct Mask {
+    pub rows: Vec<MaskRow>,
     caption: String,
 }
 
@@ -60,10 +72,10 @@ fn around(epochs: &[u32], divergence: u32) -> Vec<u32> {
 
 /// F1 from the widest masked run that kept training and, if one exists, the widest masked run
 /// that diverged. `None` without a masked run.
-pub fn mask_persistence(
+pub fn mask(
     runs: &[&RunTables],
     masks: &BTreeMap<String, Vec<MaskPoint>>,
-) -> std::result::Result<Option<MaskPersistence>, FigureError> {
+) -> std::result::Result<Option<Mask>, FigureError> {
     let masked: Vec<&&RunTables> = runs.iter().filter(|r| masks.contains_key(&r.run_id)).collect();
     // The unstable row prefers the study's crossover (learned, then diverged) to an early collapse.
     let crossover = |r: &RunTables| classify_run(r).is_some_and(|d| d.is_crossover());
@@ -88,29 +100,31 @@ pub fn mask_persistence(
             let v = trace.iter().find(|p| p.epoch == epoch as i32).map_or(f64::NAN, |p| p.visibility);
             images.push((epoch as i32, pool_abs(&m, 128), v));
         }
-        rows.push(MaskRun { run: (*run).clone(), images, trace });
+        let r = &run.run;
+        rows.push(MaskRow {
+            run_id: run.run_id.clone(),
+            width: r.width,
+            lr: r.lr,
+            seed: r.seed,
+            mask: r.mask.clone().unwrap_or_default(),
+            divergence: r.divergence_epoch,
+            losses: Losses::of(run),
+            images,
+            trace,
+        });
     }
     if rows.is_empty() {
         return Ok(None);
     }
     let caption = rows
         .iter()
-        .map(|r| {
-            format!(
-                "run {} (W = {}, lr {}, seed {}, mask '{}')",
-                r.run.run_id,
-                r.run.run.width,
-                r.run.run.lr,
-                r.run.run.seed,
-                r.run.run.mask.clone().unwrap_or_default()
-            )
-        })
+        .map(|r| format!("run {} (W = {}, lr {}, seed {}, mask '{}')", r.run_id, r.width, r.lr, r.seed, r.mask))
         .collect::<Vec<_>>()
         .join(" and ");
-    Ok(Some(MaskPersistence { rows, caption: format!("F1 mask persistence: {caption}") }))
+    Ok(Some(Mask { rows, caption: format!("F1 mask persistence: {caption}") }))
 }
 
-impl MaskPersistence {
+impl Mask {
     fn draw<DB: DrawingBackend>(&self, root: &Area<DB>) -> Result
     where
         DB::ErrorType: 'static,
@@ -120,30 +134,20 @@ impl MaskPersistence {
         for (row, area) in self.rows.iter().zip(&rows) {
             let (left, right) = area.split_horizontally(470);
             let (loss_area, contrast_area) = left.split_vertically(area.dim_in_pixel().1 * 3 / 5);
-            let r = &row.run.run;
-            let state = if diverged(&row.run) { "diverged" } else { "stable" };
+            let r = row;
+            let state = if r.divergence.is_some() { "diverged" } else { "stable" };
             let mut marks: Vec<(f64, RGBColor, &str)> = Vec::new();
-            if let Some(d) = r.divergence_epoch {
+            if let Some(d) = r.divergence {
                 marks.push((f64::from(d), BLACK, "divergence"));
             }
-            loss_panel(
-                &loss_area,
-                &row.run,
-                &format!(
-                    "{state}: W = {}, lr {}, seed {}, mask '{}'",
-                    r.width,
-                    r.lr,
-                    r.seed,
-                    r.mask.clone().unwrap_or_default()
-                ),
-                &marks,
-            )?;
+            let caption = format!("{state}: W = {}, lr {}, seed {}, mask '{}'", r.width, r.lr, r.seed, r.mask);
+            loss_panel(&loss_area, &r.losses, &caption, &marks)?;
             // Mask contrast against epochs.
             let mut chart = ChartBuilder::on(&contrast_area)
                 .margin(8)
                 .x_label_area_size(36)
                 .y_label_area_size(56)
-                .build_cartesian_2d(0.0..epochs_of(&row.run), -0.1..1.05)?;
+                .build_cartesian_2d(0.0..row.losses.epochs(), -0.1..1.05)?;
             axes(&mut chart, "epoch", "mask contrast", 12)?;
             chart.draw_series(LineSeries::new(
                 row.trace.iter().map(|p| (f64::from(p.epoch), p.visibility)),
@@ -153,7 +157,7 @@ impl MaskPersistence {
                 row.trace.iter().map(|p| Circle::new((f64::from(p.epoch), p.visibility), 3, TRAIN.filled())),
             )?;
             chart.draw_series(DashedLineSeries::new(
-                vec![(0.0, VISIBLE), (epochs_of(&row.run), VISIBLE)],
+                vec![(0.0, VISIBLE), (row.losses.epochs(), VISIBLE)],
                 5,
                 4,
                 GREY.stroke_width(1),
@@ -193,4 +197,4 @@ impl MaskPersistence {
         Ok(())
     }
 }
-figure!(MaskPersistence, |f| (1700, 480 * f.rows.len() as u32 + 40));
+figure!(Mask, |f| (1700, 480 * f.rows.len() as u32 + 40));

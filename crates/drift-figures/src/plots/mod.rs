@@ -1,5 +1,7 @@
-//! The six figures. Each is a plain struct holding exactly the numbers it draws (picked from the
-//! tables by a constructor), and a `draw` generic over the plotters backend.
+//! The seven figures, one module each, named as its files are (`F4-moments-…`: [`moments`]).
+//! Each is a plain struct holding exactly the numbers it draws (the series, points and bins,
+//! computed from the tables by a function of the figure's name), and a `draw` generic over the
+//! plotters backend that reads nothing else.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -10,12 +12,10 @@ use plotters::coord::{CoordTranslate, Shift};
 use plotters::drawing::DrawingAreaErrorKind;
 use plotters::prelude::*;
 
-use drift_analysis::claims::{
-    by_width, deviation_at_levels, deviation_jump, diverged, last_conditional, layer_weights, mean_std,
-    rel_change_slope, LevelDeviation, MaskPoint, Statistic, HIDDEN_LAYER, VISIBLE,
-};
-use drift_analysis::read::{read_weight_matrix, Matrix, RunTables};
+use drift_analysis::query::{by_width, diverged, last_conditional, MaskPoint, HIDDEN_LAYER};
+use drift_analysis::read::RunTables;
 use drift_analysis::regimes::classify_run;
+use drift_analysis::stats::mean_std;
 
 use crate::text::Texted;
 use crate::{viridis, FigureError};
@@ -196,34 +196,60 @@ where
     Ok(())
 }
 
-fn epochs_of(run: &RunTables) -> f64 {
-    run.history.iter().map(|h| h.epoch).max().unwrap_or(1).max(1) as f64
+/// A series of points with its colour and legend label.
+type Labelled = (Vec<(f64, f64)>, RGBColor, &'static str);
+
+/// The train and test loss of a run against epochs, as its history holds them (every row,
+/// epoch 0 included; the drawing leaves out what a log axis cannot show).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Losses {
+    pub train: Vec<(f64, f64)>,
+    pub test: Vec<(f64, f64)>,
+}
+
+impl Losses {
+    pub fn of(run: &RunTables) -> Losses {
+        let series = |f: fn(&drift_analysis::tables::HistoryRow) -> f64| {
+            run.history.iter().map(|h| (f64::from(h.epoch), f(h))).collect()
+        };
+        Losses { train: series(|h| h.train_loss), test: series(|h| h.test_loss) }
+    }
+
+    /// The last epoch (at least 1, so that an axis over it is not empty).
+    fn epochs(&self) -> f64 {
+        self.train.iter().map(|p| p.0).fold(1.0, f64::max)
+    }
+
+    fn values(&self) -> impl Iterator<Item = f64> + '_ {
+        self.train.iter().chain(&self.test).map(|p| p.1)
+    }
+
+    /// The two series with their colours and labels, only the points a log axis can show.
+    fn drawable(&self) -> [Labelled; 2] {
+        let keep = |s: &[(f64, f64)]| s.iter().copied().filter(|p| p.1.is_finite() && p.1 > 0.0).collect();
+        [(keep(&self.train), TRAIN, "train loss"), (keep(&self.test), TEST, "test loss")]
+    }
 }
 
 /// Train and test loss against epochs (log loss axis), with vertical markers.
 fn loss_panel<DB: DrawingBackend>(
     area: &Area<DB>,
-    run: &RunTables,
+    losses: &Losses,
     caption: &str,
     marks: &[(f64, RGBColor, &str)],
 ) -> Result
 where
     DB::ErrorType: 'static,
 {
-    let losses = run.history.iter().flat_map(|h| [h.train_loss, h.test_loss]);
-    let y = span(losses, true);
+    let y = span(losses.values(), true);
     let mut chart = ChartBuilder::on(area)
         .caption(caption, (FONT, 16))
         .margin(8)
         .x_label_area_size(36)
         .y_label_area_size(56)
-        .build_cartesian_2d(0.0..epochs_of(run), log_axis(y.clone()))?;
+        .build_cartesian_2d(0.0..losses.epochs(), log_axis(y.clone()))?;
     axes(&mut chart, "epoch", "loss (nats)", 12)?;
-    for (values, colour, label) in [
-        (run.history.iter().map(|h| (h.epoch as f64, h.train_loss)).collect::<Vec<_>>(), TRAIN, "train loss"),
-        (run.history.iter().map(|h| (h.epoch as f64, h.test_loss)).collect(), TEST, "test loss"),
-    ] {
-        let finite: Vec<_> = values.into_iter().filter(|p| p.1.is_finite() && p.1 > 0.0).collect();
+    for (finite, colour, label) in losses.drawable() {
         chart
             .draw_series(LineSeries::new(finite, colour.stroke_width(2)))?
             .label(label)
@@ -242,14 +268,16 @@ where
 // The figures; after `figure!`, which they use.
 mod evolution;
 mod mask;
+mod moments;
 mod phase;
 mod regimes;
-mod weights;
+mod w_vs_w0;
 mod width;
 
-pub use evolution::Evolution;
-pub use mask::{mask_persistence, MaskPersistence};
-pub use phase::{phase_diagram, regime_colour, PhaseDiagram};
+pub use evolution::{evolution, Evolution, EvolutionPanel};
+pub use mask::{mask, Mask, MaskRow};
+pub use moments::{moments, Moments};
+pub use phase::{phase, regime_colour, Phase};
 pub use regimes::{regimes, Regimes};
-pub use weights::{deviation_vs_w0, final_vs_initial, FinalVsInitial, Moments};
-pub use width::{width_scaling, WidthScaling};
+pub use w_vs_w0::{w_vs_w0, Slice, WVsW0};
+pub use width::{width, Width};

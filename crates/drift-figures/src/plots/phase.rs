@@ -1,10 +1,11 @@
-//! F7: the phase diagram over width × learning rate.
+//! F7 `phase`: the phase diagram over width × learning rate.
 
 use drift_analysis::regimes::{phase_map, PhaseMap, Regime, HIGH};
 
 use super::*;
 
-pub struct PhaseDiagram {
+/// F7: the phase map of a setting, drawn cell by cell.
+pub struct Phase {
     pub map: PhaseMap,
     /// The setting, as the report names it.
     setting: String,
@@ -21,7 +22,7 @@ pub fn regime_colour(regime: Regime) -> RGBColor {
 }
 
 /// F7 from the unmasked runs of one setting; `None` without them.
-pub fn phase_diagram(runs: &[&RunTables], setting: &str) -> Option<PhaseDiagram> {
+pub fn phase(runs: &[&RunTables], setting: &str) -> Option<Phase> {
     let map = phase_map(runs)?;
     let untrainable = map.cells.iter().filter(|c| c.regime == Regime::Untrainable).count();
     let caption = format!(
@@ -30,10 +31,10 @@ pub fn phase_diagram(runs: &[&RunTables], setting: &str) -> Option<PhaseDiagram>
         map.lrs.len(),
         map.cells.len()
     );
-    Some(PhaseDiagram { map, setting: setting.to_string(), caption })
+    Some(Phase { map, setting: setting.to_string(), caption })
 }
 
-impl PhaseDiagram {
+impl Phase {
     fn draw<DB: DrawingBackend>(&self, root: &Area<DB>) -> Result
     where
         DB::ErrorType: 'static,
@@ -100,7 +101,7 @@ impl PhaseDiagram {
         Ok(())
     }
 }
-figure!(PhaseDiagram, |f| (250 * f.map.widths.len().max(3) as u32 + 120, 100 * f.map.lrs.len().max(2) as u32 + 220));
+figure!(Phase, |f| (250 * f.map.widths.len().max(3) as u32 + 120, 100 * f.map.lrs.len().max(2) as u32 + 220));
 
 /// The label of the category whose centre is at `x` (`i + 0.5`), empty elsewhere.
 fn label_at<T: Copy>(x: f64, values: &[T], show: impl Fn(T) -> String) -> String {

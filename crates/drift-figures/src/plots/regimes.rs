@@ -1,13 +1,15 @@
-//! F2: regimes.
+//! F2 `regimes`: loss curves, the phase diagram against width and the minimum losses.
 
 use super::*;
 
+/// F2: one loss curve per width and the statistics of each width over its seeds.
 pub struct Regimes {
-    curves: Vec<RunTables>,
-    widths: Vec<i64>,
+    /// `(width, losses of its representative run)`, ascending by width.
+    pub curves: Vec<(i64, Losses)>,
+    pub widths: Vec<i64>,
     /// Per width: (min train epoch, min test epoch, divergence epoch, min train, min test), each
     /// as values over seeds.
-    stats: Vec<(i64, [Vec<f64>; 5])>,
+    pub stats: Vec<(i64, [Vec<f64>; 5])>,
     caption: String,
 }
 
@@ -18,7 +20,7 @@ pub fn regimes(runs: &[&RunTables]) -> Option<Regimes> {
         return None;
     }
     let widths: Vec<i64> = groups.keys().copied().collect();
-    let curves = groups.values().map(|g| representative(g).clone()).collect();
+    let curves = groups.iter().map(|(&w, g)| (w, Losses::of(representative(g)))).collect();
     let stats = groups
         .iter()
         .map(|(&w, g)| {
@@ -90,13 +92,12 @@ impl Regimes {
     {
         let root = title(root, "F2  Regimes: loss curves per width, phase diagram, minimum losses")?;
         let panels = root.split_evenly((2, 2));
-        let max_epoch = self.curves.iter().map(epochs_of).fold(1.0, f64::max);
+        let max_epoch = self.curves.iter().map(|c| c.1.epochs()).fold(1.0, f64::max);
         for (k, (panel, name)) in panels.iter().take(2).zip(["train loss", "test loss"]).enumerate() {
-            let values = self
-                .curves
-                .iter()
-                .flat_map(|r| r.history.iter().map(move |h| if k == 0 { h.train_loss } else { h.test_loss }));
-            let y = span(values, true);
+            let series = |losses: &Losses| losses.drawable()[k].0.clone();
+            let values: Vec<f64> =
+                self.curves.iter().flat_map(|c| [&c.1.train, &c.1.test][k].iter().map(|p| p.1)).collect();
+            let y = span(values.into_iter(), true);
             let mut chart = ChartBuilder::on(panel)
                 .caption(format!("{name} against epochs (one run per width)"), (FONT, 16))
                 .margin(8)
@@ -111,17 +112,11 @@ impl Regimes {
                 .y_label_formatter(&num)
                 .label_style((FONT, 12))
                 .draw()?;
-            for run in &self.curves {
-                let colour = width_colour(run.run.width, &self.widths);
-                let points: Vec<(f64, f64)> = run
-                    .history
-                    .iter()
-                    .map(|h| (h.epoch as f64, if k == 0 { h.train_loss } else { h.test_loss }))
-                    .filter(|p| p.1.is_finite() && p.1 > 0.0)
-                    .collect();
+            for (width, losses) in &self.curves {
+                let colour = width_colour(*width, &self.widths);
                 chart
-                    .draw_series(LineSeries::new(points, colour.stroke_width(2)))?
-                    .label(format!("W = {}", run.run.width))
+                    .draw_series(LineSeries::new(series(losses), colour.stroke_width(2)))?
+                    .label(format!("W = {width}"))
                     .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
             }
             legend(&mut chart, 12)?;

@@ -1,31 +1,34 @@
-//! F6: deviation against width.
+//! F6 `width`: how far the weights move, against width.
+
+use drift_analysis::query::{deviation_at_levels, rel_change_fit, LevelDeviation, RelChangeFit};
 
 use super::regimes::mean_std_series;
 use super::*;
 
-pub struct WidthScaling {
-    levels: Vec<LevelDeviation>,
-    rel: Vec<(f64, f64)>,
-    slope: Option<f64>,
+/// F6: the mean |Δw| of every width at the train-loss levels claim 6 compares, and the log–log
+/// fit of rel_change against width.
+pub struct Width {
+    pub levels: Vec<LevelDeviation>,
+    pub rel: RelChangeFit,
     caption: String,
 }
 
 /// F6 from every run; `None` with fewer than two widths.
-pub fn width_scaling(runs: &[&RunTables]) -> Option<WidthScaling> {
+pub fn width(runs: &[&RunTables]) -> Option<Width> {
     if by_width(runs).len() < 2 {
         return None;
     }
     let levels = deviation_at_levels(runs);
-    let (slope, rel) = rel_change_slope(runs);
+    let rel = rel_change_fit(runs);
     let caption = format!(
         "F6 width: mean |Δw| at {} train-loss levels and rel_change against width (slope {})",
         levels.len(),
-        slope.map_or("undefined".into(), |s| format!("{s:.3}"))
+        rel.slope().map_or("undefined".into(), |s| format!("{s:.3}"))
     );
-    Some(WidthScaling { levels, rel, slope, caption })
+    Some(Width { levels, rel, caption })
 }
 
-impl WidthScaling {
+impl Width {
     fn draw<DB: DrawingBackend>(&self, root: &Area<DB>) -> Result
     where
         DB::ErrorType: 'static,
@@ -33,7 +36,7 @@ impl WidthScaling {
         let root = title(root, "F6  Width: how far the weights move, against width")?;
         let (left, right) = root.split_horizontally(800);
         let widths =
-            self.rel.iter().map(|p| p.0).chain(self.levels.iter().flat_map(|l| l.1.iter().map(|p| p.0 as f64)));
+            self.rel.points.iter().map(|p| p.0).chain(self.levels.iter().flat_map(|l| l.1.iter().map(|p| p.0 as f64)));
         let x = span(widths, true);
         let values = self.levels.iter().flat_map(|l| l.1.iter().flat_map(|p| p.1.iter().copied()));
         let mut chart = ChartBuilder::on(&left)
@@ -61,17 +64,14 @@ impl WidthScaling {
             .margin(8)
             .x_label_area_size(40)
             .y_label_area_size(64)
-            .build_cartesian_2d(log_axis(x.clone()), log_axis(span(self.rel.iter().map(|p| p.1), true)))?;
+            .build_cartesian_2d(log_axis(x.clone()), log_axis(span(self.rel.points.iter().map(|p| p.1), true)))?;
         axes(&mut chart, "width W (units, log)", "rel_change (log)", 12)?;
         chart
-            .draw_series(self.rel.iter().map(|&p| Circle::new(p, 4, TRAIN.filled())))?
+            .draw_series(self.rel.points.iter().map(|&p| Circle::new(p, 4, TRAIN.filled())))?
             .label("runs (non-diverged)")
             .legend(|(x, y)| Circle::new((x + 9, y), 4, TRAIN.filled()));
-        if let (Some(slope), Some(fit)) = (self.slope, {
-            let lx: Vec<f64> = self.rel.iter().map(|p| p.0.ln()).collect();
-            let ly: Vec<f64> = self.rel.iter().map(|p| p.1.ln()).collect();
-            drift_analysis::claims::fit_line(&lx, &ly)
-        }) {
+        if let Some(fit) = self.rel.line {
+            let slope = fit.0;
             let line = |w: f64| (w, (fit.1 + fit.0 * w.ln()).exp());
             chart
                 .draw_series(LineSeries::new(vec![line(x.start), line(x.end)], TEST.stroke_width(2)))?
@@ -82,4 +82,4 @@ impl WidthScaling {
         Ok(())
     }
 }
-figure!(WidthScaling, |_f| (1600, 700));
+figure!(Width, |_f| (1600, 700));
