@@ -240,21 +240,36 @@ fn each_figure_holds_the_numbers_of_its_tables() {
     // F6: at each level, per width, the size-weighted mean |Δw| of all weights at the first epoch
     // each seed reaches it; rel_change at the last epoch of every run.
     let width = drift_figures::width(&reference).unwrap();
-    for (level, per_width) in &width.levels {
-        for (w, values) in per_width {
-            let want: Vec<f64> = reference
-                .iter()
-                .filter(|r| r.run.width == *w)
-                .filter_map(|r| {
-                    let e = r.history.iter().find(|h| h.epoch > 0 && h.train_loss <= *level)?.epoch;
-                    let rows: Vec<_> = r.deviation.iter().filter(|d| d.epoch == e && d.kind == "weight").collect();
-                    let n: i64 = rows.iter().map(|d| d.n).sum();
-                    Some(rows.iter().map(|d| d.mean_abs * d.n as f64).sum::<f64>() / n as f64)
-                })
-                .collect();
-            assert_eq!(values, &want, "level {level}, W = {w}");
+    let mut want_levels = vec![];
+    for level in drift_analysis::query::LOSS_LEVELS {
+        let mut widths: Vec<i64> = reference.iter().map(|r| r.run.width).collect();
+        widths.sort_unstable();
+        widths.dedup();
+        let per_width: Vec<(i64, Vec<f64>)> = widths
+            .into_iter()
+            .map(|w| {
+                let values = reference
+                    .iter()
+                    .filter(|r| r.run.width == w)
+                    .filter_map(|r| {
+                        let e = r.history.iter().find(|h| h.epoch > 0 && h.train_loss <= level)?.epoch;
+                        let rows: Vec<_> = r.deviation.iter().filter(|d| d.epoch == e && d.kind == "weight").collect();
+                        let n: i64 = rows.iter().map(|d| d.n).sum();
+                        Some(rows.iter().map(|d| d.mean_abs * d.n as f64).sum::<f64>() / n as f64)
+                    })
+                    .collect();
+                (w, values)
+            })
+            .filter(|(_, values): &(i64, Vec<f64>)| !values.is_empty())
+            .collect();
+        if per_width.len() >= 3 {
+            want_levels.push((level, per_width));
         }
     }
+    // Six epochs leave the fixture's train loss above every level (2.14–2.22 at the end), so
+    // here the list is empty; claim 6's tests in drift-analysis (tests/claims.rs) check the same
+    // query on runs that pass six levels.
+    assert_eq!(width.levels, want_levels, "F6 levels");
     let last_rel = |r: &&RunTables| {
         let rows = r.deviation.iter().filter(|d| d.layer == HIDDEN_LAYER && d.kind == "weight");
         (r.run.width as f64, rows.max_by_key(|d| d.epoch).unwrap().rel_change.unwrap())
