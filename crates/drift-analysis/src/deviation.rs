@@ -46,6 +46,22 @@ pub fn deviation_rows(epoch: i32, layer_number: i32, init: &Layer, current: &Lay
     [row("weight", &init.w, &current.w), row("bias", &init.b, &current.b)]
 }
 
+/// How finely the snapshot tables resolve the weights: `w0` equal bins of the initial value over
+/// a layer's Glorot range (`conditional.parquet`, both tables' `w0` axis), and the `w` axis of
+/// `hist2d.parquet` in cells of `1/w` of that range. Neither is ever 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bins {
+    pub w0: usize,
+    pub w: usize,
+}
+
+impl Bins {
+    /// `bins` on both axes: the resolution training writes.
+    pub fn square(bins: usize) -> Bins {
+        Bins { w0: bins.max(1), w: bins.max(1) }
+    }
+}
+
 /// Bin `i` of `bins` equal bins over the Glorot range `[−l, l]`, clamped to the ends.
 fn w0_bin(w0: f64, limit: f64, bins: usize) -> usize {
     floor_to_i64((w0 + limit) / (2.0 * limit) * bins as f64).clamp(0, bins as i64 - 1) as usize
@@ -105,16 +121,19 @@ pub fn conditional_rows(
         .collect()
 }
 
-/// The non-empty cells of the 2-D histogram of `(w0, w)` of one layer's weights. Both axes use
-/// the same bin width, `2l / bins`, and the same origin `−l`, so the diagonal `w = w0` runs
-/// through the corners of the cells; the `w` axis extends as far as the weights have moved
-/// (its bin index may be negative or exceed `bins`).
-pub fn hist2d_rows(epoch: i32, layer_number: i32, init: &Layer, current: &Layer, bins: usize) -> Vec<Hist2dRow> {
+/// The non-empty cells of the 2-D histogram of `(w0, w)` of one layer's weights. The `w0` axis
+/// has `resolution.w0` bins over the Glorot range `[−l, l]`, the `w` axis cells of width
+/// `2l / resolution.w` from the same origin `−l`: with equal counts (the default) the diagonal
+/// `w = w0` runs through the corners of the cells. The `w` axis extends as far as the weights
+/// have moved (its bin index may be negative or exceed `resolution.w`).
+pub fn hist2d_rows(epoch: i32, layer_number: i32, init: &Layer, current: &Layer, resolution: Bins) -> Vec<Hist2dRow> {
     let limit = init.glorot_limit();
+    let bins = resolution.w0;
     let width = 2.0 * limit / bins as f64;
+    let w_width = 2.0 * limit / resolution.w as f64;
     let cell = |w0: f32, w: f32| {
         let x = w0_bin(f64::from(w0), limit, bins) as i32;
-        let y = floor_to_i64((f64::from(w) + limit) / width).clamp(i32::MIN.into(), i32::MAX.into()) as i32;
+        let y = floor_to_i64((f64::from(w) + limit) / w_width).clamp(i32::MIN.into(), i32::MAX.into()) as i32;
         (x, y)
     };
     let finite = || init.w.iter().zip(&current.w).filter(|(_, w)| w.is_finite());
@@ -152,8 +171,8 @@ pub fn hist2d_rows(epoch: i32, layer_number: i32, init: &Layer, current: &Layer,
             w_bin: y,
             w0_lo: -limit + f64::from(x) * width,
             w0_hi: -limit + f64::from(x + 1) * width,
-            w_lo: -limit + f64::from(y) * width,
-            w_hi: -limit + f64::from(y + 1) * width,
+            w_lo: -limit + f64::from(y) * w_width,
+            w_hi: -limit + f64::from(y + 1) * w_width,
             count,
         })
         .collect()
@@ -206,9 +225,21 @@ mod tests {
     #[test]
     fn hist2d_counts_every_weight_and_aligns_the_diagonal() {
         let init = layer(vec![-0.9, -0.3, 0.3, 0.9], vec![0.0; 2], 2);
-        let rows = hist2d_rows(0, 1, &init, &init, 10);
+        let rows = hist2d_rows(0, 1, &init, &init, Bins::square(10));
         assert_eq!(rows.iter().map(|r| r.count).sum::<i64>(), 4);
         assert!(rows.iter().all(|r| r.w0_bin == r.w_bin), "w = w0 falls on the diagonal");
+    }
+
+    #[test]
+    fn hist2d_w_axis_has_its_own_resolution() {
+        let init = layer(vec![-0.9, -0.3, 0.3, 0.9], vec![0.0; 2], 2);
+        let limit = init.glorot_limit();
+        let rows = hist2d_rows(0, 1, &init, &init, Bins { w0: 2, w: 8 });
+        assert_eq!(rows.iter().map(|r| r.count).sum::<i64>(), 4);
+        for r in &rows {
+            assert!((r.w_hi - r.w_lo - limit / 4.0).abs() < 1e-12 && (r.w0_hi - r.w0_lo - limit).abs() < 1e-12);
+            assert!(r.w0_lo <= r.w_lo && r.w_hi <= r.w0_hi, "w = w0 lies in the w0 bin: {r:?}");
+        }
     }
 
     #[test]

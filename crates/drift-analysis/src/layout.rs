@@ -30,11 +30,18 @@ pub enum TableFile {
     Deviation,
     Conditional,
     Hist2d,
+    Spectrum,
 }
 
 impl TableFile {
-    pub const ALL: [TableFile; 5] =
-        [TableFile::Runs, TableFile::History, TableFile::Deviation, TableFile::Conditional, TableFile::Hist2d];
+    pub const ALL: [TableFile; 6] = [
+        TableFile::Runs,
+        TableFile::History,
+        TableFile::Deviation,
+        TableFile::Conditional,
+        TableFile::Hist2d,
+        TableFile::Spectrum,
+    ];
 
     pub fn file_name(self) -> &'static str {
         match self {
@@ -43,6 +50,7 @@ impl TableFile {
             TableFile::Deviation => "deviation.parquet",
             TableFile::Conditional => "conditional.parquet",
             TableFile::Hist2d => "hist2d.parquet",
+            TableFile::Spectrum => "spectrum.parquet",
         }
     }
 }

@@ -4,7 +4,9 @@
 //! `Δw = w − w0` per layer (`deviation.parquet`), and at the epochs of a [`SnapshotSchedule`] it
 //! writes every weight bit-exactly (`snapshots/epoch=NNNNNN.parquet`) together with the
 //! statistics of `Δw` as a function of `w0` (`conditional.parquet`) and the 2-D histogram of
-//! `(w0, w)` (`hist2d.parquet`). Every file is written to a temporary name and renamed.
+//! `(w0, w)` (`hist2d.parquet`) and the singular values of `ΔW`, `W0` and `W` (`spectrum.parquet`).
+//! [`analyze_run`] recomputes those three from the saved snapshots of a finished run, at any
+//! resolution. Every file is written to a temporary name and renamed.
 //!
 //! ```
 //! use drift_analysis::stats::{moments, quantile_sorted};
@@ -13,6 +15,7 @@
 //! assert_eq!(quantile_sorted(&[0.0, 1.0, 2.0, 3.0], 0.5), 1.5);
 //! ```
 
+mod analyze;
 pub mod claims;
 mod deviation;
 pub mod layout;
@@ -24,13 +27,15 @@ pub mod regimes;
 pub mod report;
 mod schedule;
 pub mod setting;
+pub mod spectrum;
 pub mod stats;
 pub mod tables;
 mod writer;
 
 use std::path::PathBuf;
 
-pub use deviation::{conditional_rows, deviation_rows, hist2d_rows};
+pub use analyze::{analyze_run, initial_spectra, snapshot_rows, AnalyzeError, AnalyzeOptions, Analyzed, SnapshotRows};
+pub use deviation::{conditional_rows, deviation_rows, hist2d_rows, Bins};
 pub use layout::{LayoutError, RunDir, SweepDir};
 pub use parquet_file::{write_atomic, write_table};
 pub use regimes::divergence_epoch;

@@ -9,8 +9,9 @@ use arrow::datatypes::{Float32Type, Float64Type, Int32Type, Int64Type, UInt64Typ
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::layout::{RunDir, SweepDir, TableFile};
-use crate::tables::{ConditionalRow, DeviationRow, Hist2dRow, HistoryRow, RunRow};
+use crate::tables::{ConditionalRow, DeviationRow, Hist2dRow, HistoryRow, RunRow, SpectrumRow};
 use crate::AnalysisError;
+use drift_train::{Layer, Params};
 
 /// Every table of one finished run.
 #[derive(Clone, Debug, PartialEq)]
@@ -22,6 +23,8 @@ pub struct RunTables {
     pub deviation: Vec<DeviationRow>,
     pub conditional: Vec<ConditionalRow>,
     pub hist2d: Vec<Hist2dRow>,
+    /// Empty for a run written before `spectrum.parquet` existed (`drift analyze` adds it).
+    pub spectrum: Vec<SpectrumRow>,
 }
 
 /// The columns of one Parquet file, looked up by name.
@@ -262,6 +265,96 @@ pub(crate) fn read_hist2d(path: &Path) -> Result<Vec<Hist2dRow>, AnalysisError> 
         .collect())
 }
 
+pub(crate) fn read_spectrum(path: &Path) -> Result<Vec<SpectrumRow>, AnalysisError> {
+    use crate::spectrum::MATRICES;
+    use crate::tables::TOP_SHARES;
+    let c = Columns::read(path)?;
+    let (epoch, layer, index) = (c.i32_required("epoch")?, c.i32_required("layer")?, c.i32_required("index")?);
+    let (matrix, sigma, stable_rank) = (c.strings_required("matrix")?, c.f64_required("sigma")?, c.f64("stable_rank")?);
+    let shares = TOP_SHARES.iter().map(|(name, _)| c.f64(name)).collect::<Result<Vec<_>, _>>()?;
+    (0..epoch.len())
+        .map(|i| {
+            let matrix = MATRICES.into_iter().find(|&m| m == matrix[i]).ok_or_else(|| AnalysisError::Read {
+                path: path.to_path_buf(),
+                message: format!("matrix '{}', expected one of {}", matrix[i], MATRICES.join(", ")),
+            })?;
+            Ok(SpectrumRow {
+                epoch: epoch[i],
+                layer: layer[i],
+                matrix,
+                index: index[i],
+                sigma: sigma[i],
+                stable_rank: stable_rank[i],
+                top_shares: shares[0][i].map(|_| std::array::from_fn(|k| shares[k][i].unwrap_or(f64::NAN))),
+            })
+        })
+        .collect()
+}
+
+/// The `drift.*` key-value metadata of a Parquet file of drift, in the order it was written.
+pub fn read_drift_metadata(path: &Path) -> Result<Vec<(String, String)>, AnalysisError> {
+    let error = |message: String| AnalysisError::Read { path: path.to_path_buf(), message };
+    let file = File::open(path).map_err(|e| error(e.to_string()))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| error(e.to_string()))?;
+    let pairs = builder.metadata().file_metadata().key_value_metadata().cloned().unwrap_or_default();
+    Ok(pairs
+        .into_iter()
+        .filter(|kv| kv.key.starts_with("drift."))
+        .map(|kv| (kv.key, kv.value.unwrap_or_default()))
+        .collect())
+}
+
+/// Every weight and bias of the snapshot file at `path`, as the trainer held them.
+pub fn read_snapshot(path: &Path) -> Result<Params, AnalysisError> {
+    let c = Columns::read(path)?;
+    let (layers, kinds, rows, cols, w) = (
+        c.i32_required("layer")?,
+        c.strings_required("kind")?,
+        c.i32_required("row")?,
+        c.i32_required("col")?,
+        c.f32("w")?,
+    );
+    let bad = |message: String| AnalysisError::Read { path: path.to_path_buf(), message };
+    let count = layers.iter().copied().max().unwrap_or(0).max(0) as usize;
+    let mut shapes = vec![(0usize, 0usize); count];
+    for i in 0..w.len() {
+        if layers[i] < 1 || rows[i] < 0 || cols[i] < 0 {
+            return Err(bad(format!("entry {i}: layer {}, row {}, col {}", layers[i], rows[i], cols[i])));
+        }
+        if kinds[i] == "weight" {
+            let shape = &mut shapes[layers[i] as usize - 1];
+            *shape = (shape.0.max(rows[i] as usize + 1), shape.1.max(cols[i] as usize + 1));
+        }
+    }
+    let mut params = Params {
+        layers: shapes
+            .iter()
+            .map(|&(fan_out, fan_in)| Layer {
+                fan_in,
+                fan_out,
+                w: vec![f32::NAN; fan_in * fan_out],
+                b: vec![f32::NAN; fan_out],
+            })
+            .collect(),
+    };
+    let mut filled = 0;
+    for i in 0..w.len() {
+        let layer = &mut params.layers[layers[i] as usize - 1];
+        let (r, col) = (rows[i] as usize, cols[i] as usize);
+        let slot = match kinds[i].as_str() {
+            "weight" => layer.w.get_mut(r * layer.fan_in + col),
+            "bias" if col == 0 => layer.b.get_mut(r),
+            _ => None,
+        };
+        *slot.ok_or_else(|| bad(format!("entry {i}: {} ({r}, {col}) outside layer {}", kinds[i], layers[i])))? = w[i];
+        filled += 1;
+    }
+    if filled != params.count() {
+        return Err(bad(format!("{filled} entries for a network of {} parameters", params.count())));
+    }
+    Ok(params)
+}
+
 /// The tables of the finished run in `dir` (one that has its `runs.parquet`).
 pub fn read_run(dir: &RunDir) -> Result<RunTables, AnalysisError> {
     let (run_id, run) = read_runs_row(&dir.table(TableFile::Runs))?;
@@ -273,6 +366,10 @@ pub fn read_run(dir: &RunDir) -> Result<RunTables, AnalysisError> {
         deviation: read_deviation(&dir.table(TableFile::Deviation))?,
         conditional: read_conditional(&dir.table(TableFile::Conditional))?,
         hist2d: read_hist2d(&dir.table(TableFile::Hist2d))?,
+        spectrum: match dir.table(TableFile::Spectrum) {
+            path if path.exists() => read_spectrum(&path)?,
+            _ => Vec::new(),
+        },
     })
 }
 

@@ -251,6 +251,55 @@ impl Table for Hist2dRow {
     }
 }
 
+/// `spectrum.parquet`: one singular value of one weight matrix of a layer at a snapshot epoch.
+/// `matrix` is `dw` (ΔW = W − W0), `w0` or `w`; `index` counts from 0, largest first. The row
+/// with `index = 0` of each matrix also carries its stable rank (‖M‖²_F / ‖M‖²₂) and the shares
+/// of ‖M‖²_F in its top 1, 5 and 10 singular values (null elsewhere, and where M = 0).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpectrumRow {
+    pub epoch: i32,
+    pub layer: i32,
+    pub matrix: &'static str,
+    pub index: i32,
+    pub sigma: f64,
+    pub stable_rank: Option<f64>,
+    pub top_shares: Option<[f64; 3]>,
+}
+
+/// The `k` of the `topK_share` columns of `spectrum.parquet`.
+pub const TOP_SHARES: [(&str, usize); 3] = [("top1_share", 1), ("top5_share", 5), ("top10_share", 10)];
+
+impl Table for SpectrumRow {
+    fn fields() -> Vec<Field> {
+        let mut f = vec![
+            field("run_id", DataType::Utf8, false),
+            field("epoch", DataType::Int32, false),
+            field("layer", DataType::Int32, false),
+            field("matrix", DataType::Utf8, false),
+            field("index", DataType::Int32, false),
+            field("sigma", DataType::Float64, false),
+            field("stable_rank", DataType::Float64, true),
+        ];
+        f.extend(TOP_SHARES.map(|(name, _)| field(name, DataType::Float64, true)));
+        f
+    }
+    fn columns(run_id: &str, rows: &[Self]) -> Vec<ArrayRef> {
+        let mut c = vec![
+            strings(rows.iter().map(|_| run_id)),
+            i32s(rows.iter().map(|r| r.epoch)),
+            i32s(rows.iter().map(|r| r.layer)),
+            strings(rows.iter().map(|r| r.matrix)),
+            i32s(rows.iter().map(|r| r.index)),
+            f64s(rows.iter().map(|r| r.sigma)),
+            opt_f64s(rows.iter().map(|r| r.stable_rank)),
+        ];
+        for k in 0..TOP_SHARES.len() {
+            c.push(opt_f64s(rows.iter().map(|r| r.top_shares.map(|s| s[k]))));
+        }
+        c
+    }
+}
+
 /// `runs.parquet`: one row describing a run and its outcome.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunRow {

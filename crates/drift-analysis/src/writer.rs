@@ -7,14 +7,15 @@ use rayon::prelude::*;
 use drift_data::Dataset;
 use drift_train::{EpochRecord, Observer, ObserverError, Params, RunStatus, RunSummary, TrainConfig, TrainState};
 
-use crate::deviation::{conditional_rows, deviation_rows, hist2d_rows};
+use crate::analyze::{initial_spectra, snapshot_rows, SnapshotRows};
+use crate::deviation::{deviation_rows, Bins};
 use crate::layout::{RunDir, TableFile};
 use crate::parquet_file::{remove_stale_temporaries, write_atomic, write_table, write_table_after, FixedColumns};
 use crate::read;
 use crate::regimes::divergence_epoch;
 use crate::tables::{
-    snapshot_index_columns, snapshot_index_fields, snapshot_value_fields, snapshot_values, ConditionalRow,
-    DeviationRow, Hist2dRow, HistoryRow, RunRow, Table,
+    snapshot_index_columns, snapshot_index_fields, snapshot_value_fields, snapshot_values, DeviationRow, HistoryRow,
+    RunRow, Table,
 };
 use crate::{AnalysisError, SnapshotSchedule};
 
@@ -70,7 +71,7 @@ impl RunMeta {
     }
 }
 
-/// Writes `runs`, `history`, `deviation`, `conditional`, `hist2d` and the snapshots of one run
+/// Writes `runs`, `history`, `deviation`, `conditional`, `hist2d`, `spectrum` and the snapshots of one run
 /// into a folder. Tables are rewritten (atomically) at every checkpoint, i.e. after every epoch,
 /// followed by `checkpoint.bin`, so an interrupted run leaves consistent tables and a state to
 /// continue from ([`RunWriter::resume`]).
@@ -79,13 +80,14 @@ pub struct RunWriter {
     meta: RunMeta,
     metadata: Vec<(String, String)>,
     schedule: SnapshotSchedule,
-    bins: usize,
+    bins: Bins,
     history: Vec<HistoryRow>,
     deviation: Vec<DeviationRow>,
-    conditional: Vec<ConditionalRow>,
-    hist2d: Vec<Hist2dRow>,
+    snapshot_rows: SnapshotRows,
+    /// The singular values of the initial weights, per layer, once a snapshot needed them.
+    w0_spectra: Option<Vec<Option<Vec<f64>>>>,
     last_snapshot: Option<u32>,
-    /// Conditional and 2-D histogram rows not yet on disk.
+    /// Snapshot-table rows not yet on disk.
     snapshot_rows_pending: bool,
     /// The snapshots' `layer`, `kind`, `row` and `col` columns, encoded once.
     snapshot_index: Option<FixedColumns>,
@@ -120,11 +122,11 @@ impl RunWriter {
             meta,
             metadata,
             schedule,
-            bins: bins.max(1),
+            bins: Bins::square(bins),
             history: Vec::new(),
             deviation: Vec::new(),
-            conditional: Vec::new(),
-            hist2d: Vec::new(),
+            snapshot_rows: SnapshotRows::default(),
+            w0_spectra: None,
             last_snapshot: None,
             snapshot_rows_pending: false,
             snapshot_index: None,
@@ -155,9 +157,12 @@ impl RunWriter {
             read::read_history(&table(TableFile::History))?.into_iter().filter(|r| keep(r.epoch)).collect();
         writer.deviation =
             read::read_deviation(&table(TableFile::Deviation))?.into_iter().filter(|r| keep(r.epoch)).collect();
-        writer.conditional =
-            read::read_conditional(&table(TableFile::Conditional))?.into_iter().filter(|r| keep(r.epoch)).collect();
-        writer.hist2d = read::read_hist2d(&table(TableFile::Hist2d))?.into_iter().filter(|r| keep(r.epoch)).collect();
+        writer.snapshot_rows = SnapshotRows {
+            conditional: read::read_conditional(&table(TableFile::Conditional))?,
+            hist2d: read::read_hist2d(&table(TableFile::Hist2d))?,
+            spectrum: read::read_spectrum(&table(TableFile::Spectrum))?,
+        };
+        writer.snapshot_rows.keep_until(done);
         writer.last_snapshot = dir.snapshot_epochs().into_iter().filter(|&e| e <= state.epochs_done).max();
         writer.snapshot_rows_pending = true;
         Ok((writer, state))
@@ -170,12 +175,11 @@ impl RunWriter {
     fn write_tables(&self) -> Result<(), AnalysisError> {
         self.write(TableFile::History, &self.history)?;
         self.write(TableFile::Deviation, &self.deviation)?;
-        self.write(TableFile::Conditional, &self.conditional)?;
-        self.write(TableFile::Hist2d, &self.hist2d)
+        self.snapshot_rows.write(&self.dir, &self.meta.run_id, &self.metadata)
     }
 
-    /// The snapshot file and the conditional and 2-D histogram rows of `epoch`, the file written
-    /// while the statistics are computed.
+    /// The snapshot file and the snapshot-table rows of `epoch`, the file written while the
+    /// statistics are computed.
     fn snapshot(&mut self, epoch: u32, init: &Params, current: &Params) -> Result<(), AnalysisError> {
         let mut metadata = self.metadata.clone();
         metadata.push(("drift.epoch".into(), epoch.to_string()));
@@ -191,24 +195,13 @@ impl RunWriter {
         }
         let index = self.snapshot_index.as_ref().expect("encoded above");
         let values: Vec<_> = current.layers.iter().map(|l| (&l.w[..], &l.b[..])).collect();
-        let (e, bins) = (epoch as i32, self.bins);
-        let (written, per_layer) = rayon::join(
+        let w0_spectra = self.w0_spectra.get_or_insert_with(|| initial_spectra(init));
+        let (written, rows) = rayon::join(
             || write_table_after(&path, index, snapshot_value_fields(), vec![snapshot_values(&values)], &metadata),
-            || {
-                let pairs = init.layers.par_iter().zip(&current.layers).enumerate();
-                pairs
-                    .map(|(l, (i, c))| {
-                        let number = l as i32 + 1;
-                        rayon::join(|| conditional_rows(e, number, i, c, bins), || hist2d_rows(e, number, i, c, bins))
-                    })
-                    .collect::<Vec<_>>()
-            },
+            || snapshot_rows(epoch, init, current, self.bins, w0_spectra),
         );
         written?;
-        for (conditional, hist2d) in per_layer {
-            self.conditional.extend(conditional);
-            self.hist2d.extend(hist2d);
-        }
+        self.snapshot_rows.extend(rows);
         self.last_snapshot = Some(epoch);
         self.snapshot_rows_pending = true;
         Ok(())
@@ -281,8 +274,7 @@ impl Observer for RunWriter {
         self.write(TableFile::History, &self.history)?;
         self.write(TableFile::Deviation, &self.deviation)?;
         if self.snapshot_rows_pending {
-            self.write(TableFile::Conditional, &self.conditional)?;
-            self.write(TableFile::Hist2d, &self.hist2d)?;
+            self.snapshot_rows.write(&self.dir, &self.meta.run_id, &self.metadata)?;
             self.snapshot_rows_pending = false;
         }
         let bytes = state.encode(&self.meta.run_id);

@@ -21,7 +21,9 @@ use std::path::{Path, PathBuf};
 use arrow::datatypes::{DataType, Field};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use drift_analysis::tables::{snapshot_fields, ConditionalRow, DeviationRow, Hist2dRow, HistoryRow, RunRow, Table};
+use drift_analysis::tables::{
+    snapshot_fields, ConditionalRow, DeviationRow, Hist2dRow, HistoryRow, RunRow, SpectrumRow, Table,
+};
 use drift_analysis::{RunMeta, RunWriter, SnapshotSchedule};
 use drift_data::synthetic::SyntheticConfig;
 use drift_data::{DatasetSpec, LoadOptions};
@@ -56,6 +58,7 @@ fn code_tables() -> Vec<(&'static str, Vec<Field>)> {
         ("deviation.parquet", DeviationRow::fields()),
         ("conditional.parquet", ConditionalRow::fields()),
         ("hist2d.parquet", Hist2dRow::fields()),
+        ("spectrum.parquet", SpectrumRow::fields()),
         (SNAPSHOT_TABLE, snapshot_fields()),
     ]
 }

@@ -23,6 +23,9 @@ pub enum Command {
     Train(Box<TrainArgs>),
     /// Train the runs of a sweep file (or one shard of it) into DIR/runs/<run_id>/.
     Sweep(SweepArgs),
+    /// Recompute conditional, hist2d and spectrum of a run or of every run of a sweep from the
+    /// saved snapshots (at the training resolution, or another one).
+    Analyze(AnalyzeArgs),
     /// Draw the figures of a sweep folder from its tables.
     Figures(FiguresArgs),
     /// Run a profile's sweep (resuming), draw the figures and write the claims report.
@@ -134,6 +137,18 @@ pub struct SweepArgs {
     /// Runs trained at the same time (0: one per core, each on one thread)  [default: 0]
     #[arg(long, default_value_t = 0)]
     pub jobs: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct AnalyzeArgs {
+    /// A run folder (with run.json) or a sweep folder (with runs/<run_id>/ inside).
+    pub dir: PathBuf,
+    /// Bins of w0 over each layer's Glorot range  [default: the run's own, 50]
+    #[arg(long)]
+    pub bins: Option<usize>,
+    /// Cells of the w axis of hist2d per Glorot range  [default: as many as --bins]
+    #[arg(long)]
+    pub w_bins: Option<usize>,
 }
 
 #[derive(Args, Debug)]

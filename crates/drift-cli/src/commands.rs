@@ -1,4 +1,4 @@
-//! `drift train`, `sweep`, `figures` and `reproduce`: options in, progress out.
+//! `drift train`, `sweep`, `analyze`, `figures` and `reproduce`: options in, progress out.
 
 use std::sync::Arc;
 
@@ -9,8 +9,8 @@ use drift_runs::{check_fresh, load_data, read_config_file, resolve, run_sweep, t
 use drift_runs::{RunOutcome, SweepPlan};
 use drift_train::{RunKeys, RunStatus, Shard, Sweep};
 
-use crate::args::{FiguresArgs, ReproduceArgs, SweepArgs, TrainArgs};
-use crate::progress::{Progress, SweepProgress};
+use crate::args::{AnalyzeArgs, FiguresArgs, ReproduceArgs, SweepArgs, TrainArgs};
+use crate::progress::{Progress, RunsProgress, SweepProgress};
 use crate::signals::stop_flag;
 
 fn warn(text: &str) {
@@ -70,6 +70,15 @@ pub fn sweep(args: SweepArgs) -> Result<(), Error> {
         true => Ok(()),
         false => Err(Error::RunsFailed(outcome.failed)),
     }
+}
+
+pub fn analyze(args: AnalyzeArgs) -> Result<(), Error> {
+    let options = drift_analysis::AnalyzeOptions { bins: args.bins, w_bins: args.w_bins };
+    let runs = drift_runs::analysis_targets(&args.dir).map_err(|e| e.for_option("DIR"))?;
+    let progress = RunsProgress::new(runs.len());
+    let analyzed = drift_runs::analyze_runs(&runs, options, |run, outcome| progress.ran(run, outcome))?;
+    progress.done(analyzed, runs.len());
+    Ok(())
 }
 
 pub fn figures(args: FiguresArgs) -> Result<(), Error> {

@@ -21,6 +21,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(args) => commands::train(*args),
         Command::Sweep(args) => commands::sweep(args),
+        Command::Analyze(args) => commands::analyze(args),
         Command::Figures(args) => commands::figures(args),
         Command::Reproduce(args) => commands::reproduce(args),
         Command::Data(args) => data_cmd::run(args),

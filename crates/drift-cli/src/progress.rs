@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
-use drift_runs::{Error, Planned, SweepEvents};
+use drift_analysis::RunDir;
+use drift_runs::{AnalysisOutcome, Error, Planned, SweepEvents};
 use drift_train::{EpochRecord, Observer, ObserverError, Params, RunSummary, Shard};
 
 pub struct Progress {
@@ -246,5 +247,51 @@ impl Observer for RunTicker<'_> {
     fn finish(&mut self, _summary: &RunSummary, _init: &Params, _current: &Params) -> Result<(), ObserverError> {
         self.credit(self.epochs + 1, 0.0);
         Ok(())
+    }
+}
+
+/// Progress of `drift analyze`: a bar over the runs on a terminal, a line per run otherwise.
+pub struct RunsProgress {
+    bar: Option<ProgressBar>,
+    started: Instant,
+}
+
+impl RunsProgress {
+    pub fn new(runs: usize) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::with_draw_target(Some(runs as u64), ProgressDrawTarget::stderr_with_hz(4));
+            bar.set_style(
+                ProgressStyle::with_template("analyze [{bar:30}] {pos}/{len} runs · {msg} · ETA {eta}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            bar
+        });
+        RunsProgress { bar, started: Instant::now() }
+    }
+
+    pub fn ran(&self, run: &RunDir, outcome: &AnalysisOutcome) {
+        let text = match outcome {
+            AnalysisOutcome::Analyzed(a) => format!(
+                "analyze: run {} · {} snapshots · {} w0 bins, {} w bins",
+                a.run_id, a.snapshots, a.bins.w0, a.bins.w
+            ),
+            AnalysisOutcome::Unfinished => format!("analyze: {} is not finished, left as it is", run.path().display()),
+        };
+        match &self.bar {
+            Some(bar) => {
+                bar.set_message(text.trim_start_matches("analyze: ").to_string());
+                bar.inc(1);
+            }
+            None => eprintln!("{text}"),
+        }
+    }
+
+    pub fn done(&self, analyzed: usize, runs: usize) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        let secs = self.started.elapsed().as_secs_f64();
+        eprintln!("analyze: {analyzed} of {runs} runs recomputed in {secs:.1} s");
     }
 }

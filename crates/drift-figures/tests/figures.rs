@@ -331,6 +331,7 @@ fn run(width: i64, lr: f64, seed: u64, train: &[f64]) -> RunTables {
         deviation: vec![],
         conditional: vec![],
         hist2d: vec![],
+        spectrum: vec![],
     }
 }
 

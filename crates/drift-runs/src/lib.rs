@@ -7,6 +7,7 @@
 //! [`SweepEvents`]; [`reproduce`] runs a profile and writes its figures and report. Nothing here
 //! prints: what a user sees goes through the callbacks and the returned values.
 
+mod analyze;
 mod plan;
 pub mod reproduce;
 mod resolve;
@@ -15,6 +16,7 @@ mod sweep;
 
 use std::path::PathBuf;
 
+pub use analyze::{analysis_targets, analyze_runs, AnalysisOutcome};
 pub use plan::{available_memory, human_bytes, load_data, memory_estimate, Planned};
 pub use resolve::{available_threads, read_config_file, resolve, Resolved};
 pub use run::{check_fresh, train_run, Owner, RunOutcome};
@@ -54,6 +56,9 @@ pub enum Error {
     Tables(#[from] drift_analysis::AnalysisError),
     #[error(transparent)]
     Figures(#[from] drift_figures::FigureError),
+    /// `drift analyze`: a folder or an option that cannot be analysed, or a table that failed.
+    #[error(transparent)]
+    Analyze(drift_analysis::AnalyzeError),
     /// `drift data verify`: files whose checksums are not the official ones.
     #[error("{dataset}: checksums do not match: {}", files.join(", "))]
     Checksums { dataset: String, files: Vec<String> },
@@ -85,6 +90,7 @@ impl Error {
             Error::SweepRun { source, .. } => source.is_bad_input(),
             Error::Folder(e) => e.is_bad_input(),
             Error::Figures(e) => e.is_bad_input(),
+            Error::Analyze(e) => e.is_bad_input(),
             Error::Option { source, .. } => source.is_bad_input(),
             Error::Train(e) => {
                 matches!(e, drift_train::TrainError::Config(_) | drift_train::TrainError::DataMismatch { .. })

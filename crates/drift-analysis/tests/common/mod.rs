@@ -102,6 +102,7 @@ pub fn run(width: i64, seed: u64, train: &[f64], dev: &[f64], cond: impl Fn(f64)
         deviation,
         conditional,
         hist2d: vec![],
+        spectrum: vec![],
     }
 }
 
