@@ -2,15 +2,18 @@
 //! hidden layers, keras-clipped loss, synthetic MNIST-shaped data), with drift's kernels and
 //! with matrixmultiply (quick runs: matrixmultiply's epoch at W = 512 only); the SGD step fused
 //! into the weight-gradient products against the gradients followed by a separate SGD pass; and,
-//! at W = 512, the per-epoch statistics and a snapshot epoch of the analysis observer, to be read
-//! as a share of the epoch.
+//! at W = 512, the per-epoch statistics and a snapshot epoch of the analysis observer, and the
+//! spectrum work of one snapshot (the singular values of ΔW and W of every layer), to be read as
+//! shares of the epoch.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use drift_analysis::{RunMeta, RunWriter, SnapshotSchedule, DEFAULT_BINS};
+use drift_analysis::spectrum::spectrum_rows;
+use drift_analysis::{initial_spectra, RunMeta, RunWriter, SnapshotSchedule, DEFAULT_BINS};
 use drift_benches::{pool, quick, quick_config, BATCH, CLASSES, INPUT, WIDTHS};
 use drift_data::{epoch_order, DatasetSpec, LoadOptions};
 use drift_kernels::Kernel;
 use drift_train::{EpochRecord, LossMode, Observer, Params, TrainConfig, Workspace};
+use rayon::prelude::*;
 
 /// FLOPs of one step of batch `rows`: forward 2·P, backward 4·P (data and weight gradients),
 /// less the backward-data product of the first layer, which training skips.
@@ -132,6 +135,17 @@ fn train(c: &mut Criterion) {
             })
         });
     }
+    // What a snapshot adds for spectrum.parquet: ΔW and W of each layer (W0's values are
+    // computed once per run), the layers in parallel as the observer runs them.
+    let w0_spectra = initial_spectra(&init);
+    group.bench_function("spectrum/W512", |b| {
+        pool.install(|| {
+            b.iter(|| {
+                let layers = init.layers.par_iter().zip(&current.layers).zip(&w0_spectra).enumerate();
+                layers.map(|(l, ((i, c), w0))| spectrum_rows(4, l as i32 + 1, i, c, w0.as_deref())).collect::<Vec<_>>()
+            })
+        })
+    });
     group.finish();
 }
 

@@ -195,6 +195,12 @@ def main(criterion=CRITERION, out=OUT):
                        f"{share:.1%} (an epoch's statistics alone {stats[0] * 1e3:.1f} ms = {stats[0] / epoch512[0]:.1%}; "
                        f"with a snapshot {snap[0] * 1e3:.1f} ms{first_text}; the epoch {epoch512[0] * 1e3:.0f} ms)",
                        share <= 0.05, None))
+    spectrum = crit.get("analysis/spectrum/W512")
+    if epoch512 and spectrum:
+        share = spectrum[0] / epoch512[0]
+        checks.append(("spectrum of one snapshot (singular values of ΔW and W, all layers) ≤ 10% of an epoch at W=512",
+                       f"{share:.1%} ({spectrum[0] * 1e3:.1f} ms; the epoch {epoch512[0] * 1e3:.0f} ms)",
+                       share <= 0.10, None))
 
     # The best share of the peak any of our products reaches at 2 threads: what "reachable" means here.
     shares = [r[5] / r[8] for r in rows if r[1] != "" and r[4] == 2 and r[8]]

@@ -1,6 +1,6 @@
 //! What the claim checks and the figures read from the tables of a run: the rows of a layer, the
 //! last snapshot's bins of w0, runs by width, the jumps of the deviations, the deviations at
-//! given train losses and the mask contrast. The figures draw exactly these quantities, so a
+//! given train losses, the spectra of the weight change and the mask contrast. The figures draw exactly these quantities, so a
 //! figure shows what its claim was judged on.
 
 use std::collections::BTreeMap;
@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use crate::read::RunTables;
 use crate::regimes::{abrupt_jump, classify_run, Divergence, JUMP_WINDOW};
 use crate::stats::{fit_line, upper_median};
-use crate::tables::{ConditionalRow, DeviationRow};
+use crate::tables::{ConditionalRow, DeviationRow, SpectrumRow};
 
 /// The hidden→hidden weight matrix (input → hidden 1 is layer 1); a quantity of it does not
 /// exist in depth-1 runs.
@@ -67,6 +67,30 @@ pub fn first_epoch_reaching(run: &RunTables, level: f64) -> Option<i32> {
 /// The last epoch with conditional rows (the last snapshot).
 pub fn last_snapshot_epoch(run: &RunTables) -> Option<i32> {
     run.conditional.iter().map(|c| c.epoch).max()
+}
+
+/// The singular values of one matrix (`dw`, `w0` or `w`) of `layer` at the run's last epoch with
+/// a spectrum, largest first, and that epoch; `None` if the run has no spectrum of it.
+pub fn last_spectrum(run: &RunTables, layer: i32, matrix: &str) -> Option<(i32, Vec<f64>)> {
+    let rows =
+        |epoch: i32| run.spectrum.iter().filter(move |r| r.epoch == epoch && r.layer == layer && r.matrix == matrix);
+    let epoch = run.spectrum.iter().filter(|r| r.layer == layer && r.matrix == matrix).map(|r| r.epoch).max()?;
+    let mut values: Vec<&SpectrumRow> = rows(epoch).collect();
+    values.sort_by_key(|r| r.index);
+    Some((epoch, values.iter().map(|r| r.sigma).collect()))
+}
+
+/// The stable rank of one matrix of `layer` at every epoch where it is defined (ΔW = 0 at
+/// epoch 0 has none), by epoch.
+pub fn stable_ranks(run: &RunTables, layer: i32, matrix: &str) -> Vec<(i32, f64)> {
+    let mut ranks: Vec<(i32, f64)> = run
+        .spectrum
+        .iter()
+        .filter(|r| r.layer == layer && r.matrix == matrix && r.index == 0)
+        .filter_map(|r| Some((r.epoch, r.stable_rank?)))
+        .collect();
+    ranks.sort_by_key(|&(epoch, _)| epoch);
+    ranks
 }
 
 /// The conditional rows of the hidden→hidden layer at the run's last snapshot.

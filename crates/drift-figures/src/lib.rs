@@ -1,4 +1,4 @@
-//! drift-figures: the six figures of the study and the phase diagram, drawn from the saved tables of a sweep (never
+//! drift-figures: the six figures of the study, the phase diagram and the spectrum of the weight change, drawn from the saved tables of a sweep (never
 //! from a live run), as PNG and SVG.
 //!
 //! Each figure has one name, from its module to its function, its data struct and its files
@@ -14,6 +14,7 @@
 //! | F5 | `evolution` | deviation statistics and losses against epochs, one panel per width | 5 |
 //! | F6 | `width` | mean `|Δw|` at given train losses and `rel_change` against width (log–log, fitted slope) | 6 |
 //! | F7 | `phase` | the phase diagram: the regime of every width × learning rate, with the seeds that diverged | 2 |
+//! | F8 | `spectrum` | singular values of `ΔW` against `W0`'s at the last snapshot, and the stable rank of `ΔW` against epochs, per width | — |
 //!
 //! Text is measured and drawn with a bundled DejaVu Sans (see [`text`]), so a figure looks the
 //! same on every machine and needs no system fonts.
@@ -34,14 +35,15 @@ use drift_analysis::query::{comparable, MaskPoint};
 use drift_analysis::setting::{reference_runs, SettingRuns};
 
 pub use plots::{
-    evolution, mask, moments, phase, regime_colour, regimes, w_vs_w0, width, DrawError, Evolution, EvolutionPanel,
-    Figure, Losses, Mask, MaskRow, Moments, Phase, Regimes, Slice, WVsW0, Width,
+    evolution, mask, moments, phase, regime_colour, regimes, spectrum, w_vs_w0, width, DrawError, Evolution,
+    EvolutionPanel, Figure, Losses, Mask, MaskRow, Moments, Phase, Regimes, Slice, Spectrum, SpectrumCurve, WVsW0,
+    Width,
 };
 
 /// A figure written to disk in both formats.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Written {
-    /// `F1` … `F6`.
+    /// `F1` … `F8`.
     pub id: &'static str,
     pub png: PathBuf,
     pub svg: PathBuf,
@@ -156,7 +158,7 @@ type Candidate = (&'static str, &'static str, Option<Box<dyn Figure>>);
 
 /// Every figure the runs of one setting support, into `dir` (file names carry the setting's
 /// tag): F1 from the masked runs, F2, F5 and F7 from the unmasked runs of every learning rate,
-/// F3, F4 and F6 from those at the setting's reference learning rate (see
+/// F3, F4, F6 and F8 from those at the setting's reference learning rate (see
 /// [`drift_analysis::setting::reference_runs`]). Figures without data (no masked run for F1,
 /// say) are skipped and listed in the second return value with the reason.
 pub fn draw_all(
@@ -173,7 +175,7 @@ pub fn draw_all(
     fn boxed<F: Figure + 'static>(f: Option<F>) -> Option<Box<dyn Figure>> {
         f.map(|f| Box::new(f) as Box<dyn Figure>)
     }
-    let figures: [Candidate; 7] = [
+    let figures: [Candidate; 8] = [
         ("F1", "mask", boxed(mask(all, masks)?)),
         ("F2", "regimes", boxed(regimes(runs))),
         ("F3", "w-vs-w0", boxed(w_vs_w0(&reference))),
@@ -181,6 +183,7 @@ pub fn draw_all(
         ("F5", "evolution", boxed(evolution(runs))),
         ("F6", "width", boxed(width(&reference))),
         ("F7", "phase", boxed(phase(runs, &setting.name))),
+        ("F8", "spectrum", boxed(spectrum(&reference))),
     ];
     for (id, name, figure) in figures {
         match figure {

@@ -110,7 +110,7 @@ fn every_figure_is_written_as_a_png_that_decodes_and_an_svg_of_its_size() {
     assert!(skipped.is_empty(), "{skipped:?}");
     let names: Vec<String> =
         written.iter().map(|w| w.png.file_name().unwrap().to_string_lossy().into_owned()).collect();
-    let want: Vec<String> = ["mask", "regimes", "w-vs-w0", "moments", "evolution", "width", "phase"]
+    let want: Vec<String> = ["mask", "regimes", "w-vs-w0", "moments", "evolution", "width", "phase", "spectrum"]
         .iter()
         .enumerate()
         .map(|(i, name)| format!("F{}-{name}-synthetic.png", i + 1))
@@ -124,6 +124,7 @@ fn every_figure_is_written_as_a_png_that_decodes_and_an_svg_of_its_size() {
         ("F5", (1650, 560)),
         ("F6", (1600, 700)),
         ("F7", (870, 420)),
+        ("F8", (1600, 700)),
     ]);
     for w in &written {
         assert_eq!(decoded_size(&w.png), expected[w.id], "{}", w.png.display());
@@ -134,7 +135,7 @@ fn every_figure_is_written_as_a_png_that_decodes_and_an_svg_of_its_size() {
         assert!(svg.contains("<text"), "the SVG has its labels");
     }
     // Nothing but the figures: temporary files were renamed.
-    assert_eq!(fs::read_dir(&out).unwrap().count(), 14);
+    assert_eq!(fs::read_dir(&out).unwrap().count(), 16);
 }
 
 #[test]
@@ -280,6 +281,30 @@ fn each_figure_holds_the_numbers_of_its_tables() {
     };
     assert_eq!(sorted(width.rel.points.clone()), sorted(reference.iter().map(last_rel).collect()));
     assert!(width.rel.slope().is_some_and(f64::is_finite));
+
+    // F8: per width, a run of that width; the energy Σσ² of its ΔW spectrum is ‖W − W0‖²_F of
+    // the snapshots, the W0 spectrum's that of W0; the stable ranks follow the snapshot epochs.
+    let spectrum = drift_figures::spectrum(&reference).unwrap();
+    assert_eq!(spectrum.layer, HIDDEN_LAYER);
+    assert_eq!(spectrum.curves.iter().map(|c| c.width).collect::<Vec<_>>(), [8, 16, 32]);
+    for c in &spectrum.curves {
+        let run = by_id(&reference, &c.run_id);
+        assert_eq!(run.run.width, c.width);
+        let (w0, w) = (weights(run, 0, HIDDEN_LAYER), weights(run, c.epoch as u32, HIDDEN_LAYER));
+        let energy = |v: &[f64]| v.iter().map(|s| s * s).sum::<f64>();
+        let frobenius = |m: &[f64]| m.iter().map(|v| v * v).sum::<f64>();
+        let dw: Vec<f64> = w.values.iter().zip(&w0.values).map(|(&a, &b)| f64::from(a) - f64::from(b)).collect();
+        let w0_values: Vec<f64> = w0.values.iter().map(|&v| f64::from(v)).collect();
+        assert!((energy(&c.dw) / frobenius(&dw) - 1.0).abs() < 1e-9, "W={}: ΔW energy", c.width);
+        assert!((energy(&c.w0) / frobenius(&w0_values) - 1.0).abs() < 1e-9, "W={}: W0 energy", c.width);
+        assert_eq!(c.dw.len(), c.width as usize, "a W × W matrix has W singular values");
+        assert!(c.dw.windows(2).all(|p| p[0] >= p[1]), "largest first");
+        let epochs: Vec<f64> = run.dir.snapshot_epochs().into_iter().filter(|&e| e > 0).map(f64::from).collect();
+        assert_eq!(c.stable_rank.iter().map(|p| p.0).collect::<Vec<_>>(), epochs);
+        let last = c.stable_rank.last().unwrap().1;
+        assert!((last - energy(&c.dw) / (c.dw[0] * c.dw[0])).abs() < 1e-9 * last);
+        assert!(c.w0_stable_rank.is_some_and(|r| r >= 1.0));
+    }
 }
 
 /// A finished run of `width` at `lr` with the train losses `train` (only what F7 reads).

@@ -1,4 +1,4 @@
-//! The seven figures, one module each, named as its files are (`F4-moments-…`: [`moments`]).
+//! The eight figures, one module each, named as its files are (`F4-moments-…`: [`moments`]).
 //! Each is a plain struct holding exactly the numbers it draws (the series, points and bins,
 //! computed from the tables by a function of the figure's name), and a `draw` generic over the
 //! plotters backend that reads nothing else.
@@ -271,6 +271,7 @@ mod mask;
 mod moments;
 mod phase;
 mod regimes;
+mod spectrum;
 mod w_vs_w0;
 mod width;
 
@@ -279,5 +280,6 @@ pub use mask::{mask, Mask, MaskRow};
 pub use moments::{moments, Moments};
 pub use phase::{phase, regime_colour, Phase};
 pub use regimes::{regimes, Regimes};
+pub use spectrum::{spectrum, Spectrum, SpectrumCurve};
 pub use w_vs_w0::{w_vs_w0, Slice, WVsW0};
 pub use width::{width, Width};
