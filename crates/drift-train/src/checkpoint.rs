@@ -223,7 +223,13 @@ mod tests {
         vec![
             OptimizerState::Sgd,
             OptimizerState::Momentum { velocity: buffer(2) },
-            OptimizerState::Adam { steps: 17, beta1_power: 0.9f64.powi(17), beta2_power: 0.1, m: buffer(3), v: buffer(4) },
+            OptimizerState::Adam {
+                steps: 17,
+                beta1_power: 0.9f64.powi(17),
+                beta2_power: 0.1,
+                m: buffer(3),
+                v: buffer(4),
+            },
         ]
     }
 
@@ -239,8 +245,10 @@ mod tests {
             assert_eq!(back.params.layers[0].w[0].to_bits(), s.params.layers[0].w[0].to_bits());
             assert_eq!(back.init, s.init);
             assert_eq!((back.epochs_done, back.batch, back.loss_sum, back.correct, back.seen), (3, 2, 1.25, 7, 9));
-            if let (OptimizerState::Adam { steps, beta1_power, .. }, OptimizerState::Adam { steps: s0, beta1_power: p0, .. }) =
-                (&back.optimizer, &s.optimizer)
+            if let (
+                OptimizerState::Adam { steps, beta1_power, .. },
+                OptimizerState::Adam { steps: s0, beta1_power: p0, .. },
+            ) = (&back.optimizer, &s.optimizer)
             {
                 assert_eq!((steps, beta1_power.to_bits()), (s0, p0.to_bits()));
             }

@@ -72,10 +72,18 @@ pub enum UpdateRule {
 pub enum OptimizerState {
     Sgd,
     /// The velocity `v` of every weight and bias (zero at the start).
-    Momentum { velocity: Params },
+    Momentum {
+        velocity: Params,
+    },
     /// Steps taken `t`, the running products `β1ᵗ` and `β2ᵗ`, and the moments `m`, `v` (zero
     /// at the start).
-    Adam { steps: u64, beta1_power: f64, beta2_power: f64, m: Params, v: Params },
+    Adam {
+        steps: u64,
+        beta1_power: f64,
+        beta2_power: f64,
+        m: Params,
+        v: Params,
+    },
 }
 
 /// `params` with every value zero (the shape of an optimiser's buffers).

@@ -14,8 +14,8 @@ use drift_kernels::{
 use crate::checkpoint::TrainState;
 use crate::config::{ConfigError, TrainConfig};
 use crate::model::Params;
-use crate::optimizer::{OptimizerState, UpdateRule};
 use crate::observer::{EpochRecord, Observer, ObserverError, RunStatus, RunSummary};
+use crate::optimizer::{OptimizerState, UpdateRule};
 
 /// Rows per forward pass when evaluating a whole split. Fixed, so the loss sums of an
 /// evaluation are added in the same order on any machine.
