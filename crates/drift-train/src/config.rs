@@ -41,7 +41,7 @@ pub struct TrainConfig {
     pub init: Init,
     #[serde(with = "as_text")]
     pub optimizer: Optimizer,
-    /// μ of `momentum` (Keras and PyTorch take no default; 0.9 is the usual choice).
+    /// μ of `momentum` (Keras and PyTorch default to 0, i.e. plain SGD; 0.9 is the usual choice).
     pub momentum: f64,
     /// Adam's decay rates of the first and second moments (0.9 and 0.999, as Keras and PyTorch).
     pub beta1: f64,
