@@ -161,19 +161,19 @@ const UPDATE_CHUNK: usize = 16384;
 /// operation and no FMA: `v ← μ·v − lr·g`, then `w ← w + v`.
 pub fn momentum_update(w: &mut [f32], velocity: &mut [f32], g: &[f32], lr: f32, momentum: f32) {
     assert!(w.len() == g.len() && velocity.len() == g.len(), "momentum_update: slices differ in size");
-    let block = |((w, v), g): ((&mut [f32], &mut [f32]), &[f32])| {
+    let block = |w: &mut [f32], v: &mut [f32], g: &[f32]| {
         for ((p, v), &d) in w.iter_mut().zip(v).zip(g) {
             *v = momentum * *v - lr * d;
             *p += *v;
         }
     };
     if w.len() < PARALLEL_MIN {
-        block(((w, velocity), g));
+        block(w, velocity, g);
     } else {
         w.par_chunks_mut(UPDATE_CHUNK)
             .zip(velocity.par_chunks_mut(UPDATE_CHUNK))
             .zip(g.par_chunks(UPDATE_CHUNK))
-            .for_each(block);
+            .for_each(|((w, v), g)| block(w, v, g));
     }
 }
 
@@ -196,7 +196,7 @@ pub struct AdamStep {
 pub fn adam_update(w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], step: AdamStep) {
     assert!(w.len() == g.len() && m.len() == g.len() && v.len() == g.len(), "adam_update: slices differ in size");
     let AdamStep { beta1, one_minus_beta1, beta2, one_minus_beta2, alpha, eps } = step;
-    let block = |(((w, m), v), g): (((&mut [f32], &mut [f32]), &mut [f32]), &[f32])| {
+    let block = |w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]| {
         for (((p, m), v), &d) in w.iter_mut().zip(m).zip(v).zip(g) {
             *m = beta1 * *m + one_minus_beta1 * d;
             *v = beta2 * *v + one_minus_beta2 * (d * d);
@@ -204,12 +204,12 @@ pub fn adam_update(w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], step:
         }
     };
     if w.len() < PARALLEL_MIN {
-        block((((w, m), v), g));
+        block(w, m, v, g);
     } else {
         w.par_chunks_mut(UPDATE_CHUNK)
             .zip(m.par_chunks_mut(UPDATE_CHUNK))
             .zip(v.par_chunks_mut(UPDATE_CHUNK))
             .zip(g.par_chunks(UPDATE_CHUNK))
-            .for_each(block);
+            .for_each(|(((w, m), v), g)| block(w, m, v, g));
     }
 }

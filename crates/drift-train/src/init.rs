@@ -9,8 +9,9 @@ use drift_data::rng::Stream;
 use drift_kernels::{ln_f64, ParseError};
 
 /// The standard deviation of a standard normal truncated to `[−2, 2]` (Keras's constant): a
-/// truncated normal with scale σ/this has standard deviation σ.
-pub const TRUNCATED_NORMAL_STD: f64 = 0.879_625_661_034_239_78;
+/// truncated normal with scale σ/this has standard deviation σ. Keras writes it
+/// 0.87962566103423978, which is this float64.
+pub const TRUNCATED_NORMAL_STD: f64 = 0.879_625_661_034_239_8;
 
 /// Where the truncated normals are cut, in standard deviations of the untruncated normal.
 const TRUNCATION: f64 = 2.0;
