@@ -12,7 +12,7 @@ use drift_analysis::{initial_spectra, RunMeta, RunWriter, SnapshotSchedule, DEFA
 use drift_benches::{pool, quick, quick_config, BATCH, CLASSES, INPUT, WIDTHS};
 use drift_data::{epoch_order, DatasetSpec, LoadOptions};
 use drift_kernels::Kernel;
-use drift_train::{EpochRecord, LossMode, Observer, Params, TrainConfig, Workspace};
+use drift_train::{EpochRecord, Init, LossMode, Observer, Params, TrainConfig, Workspace};
 use rayon::prelude::*;
 
 /// FLOPs of one step of batch `rows`: forward 2·P, backward 4·P (data and weight gradients),
@@ -33,7 +33,7 @@ fn train(c: &mut Criterion) {
         let sizes = Params::sizes(INPUT, width, 2, CLASSES);
         for kernel in [Kernel::Auto, Kernel::MatrixMultiply] {
             let name = if kernel == Kernel::Auto { "drift" } else { "matrixmultiply" };
-            let mut params = Params::init(&sizes, 0, None);
+            let mut params = Params::init(&sizes, 0, Init::GlorotUniform, None);
             let mut ws = Workspace::new(&sizes, BATCH, kernel);
             group.throughput(Throughput::Elements(step_flops(width, BATCH)));
             group.bench_function(format!("step/W{width}/{name}/threads=2"), |b| {
@@ -76,7 +76,7 @@ fn train(c: &mut Criterion) {
         let sizes = Params::sizes(INPUT, width, 2, CLASSES);
         group.throughput(Throughput::Elements(step_flops(width, BATCH)));
         for fused in [true, false] {
-            let mut params = Params::init(&sizes, 0, None);
+            let mut params = Params::init(&sizes, 0, Init::GlorotUniform, None);
             let mut ws = Workspace::new(&sizes, BATCH, Kernel::Auto);
             let mut next = batches.iter().cycle();
             let name = if fused { "fused" } else { "separate" };
@@ -102,7 +102,7 @@ fn train(c: &mut Criterion) {
     // a run that has written a snapshot before (as every snapshot but a run's first), and a
     // run's first snapshot, which also encodes the snapshots' index columns once.
     let sizes = Params::sizes(INPUT, 512, 2, CLASSES);
-    let init = Params::init(&sizes, 0, None);
+    let init = Params::init(&sizes, 0, Init::GlorotUniform, None);
     let mut current = init.clone();
     current.layers.iter_mut().for_each(|l| l.w.iter_mut().for_each(|w| *w *= 1.01));
     // A fresh writer per iteration, so the tables it rewrites stay one or two epochs long.

@@ -5,7 +5,7 @@
 
 use rayon::prelude::*;
 
-use drift_train::Params;
+use drift_train::{Init, Params, TrainConfig};
 
 use crate::deviation::{conditional_rows, hist2d_rows, Bins};
 use crate::layout::{RunDir, TableFile};
@@ -60,13 +60,14 @@ pub fn initial_spectra(init: &Params) -> Vec<Option<Vec<f64>>> {
     init.layers.par_iter().map(initial_spectrum).collect()
 }
 
-/// The snapshot-table rows of `current` at `epoch`, layer after layer. `w0_spectra` comes from
-/// [`initial_spectra`] of `init`. The layers (and the three tables of each) are computed in
-/// parallel; the rows do not depend on how.
+/// The snapshot-table rows of `current` at `epoch`, layer after layer, the w0 bins spanning the
+/// range of `initialisation`. `w0_spectra` comes from [`initial_spectra`] of `init`. The layers
+/// (and the three tables of each) are computed in parallel; the rows do not depend on how.
 pub fn snapshot_rows(
     epoch: u32,
     init: &Params,
     current: &Params,
+    initialisation: Init,
     bins: Bins,
     w0_spectra: &[Option<Vec<f64>>],
 ) -> SnapshotRows {
@@ -79,9 +80,15 @@ pub fn snapshot_rows(
         .enumerate()
         .map(|(l, ((i, c), w0))| {
             let number = l as i32 + 1;
+            let range = initialisation.bound(i.fan_in, i.fan_out);
             let (conditional, (hist2d, spectrum)) = rayon::join(
-                || conditional_rows(e, number, i, c, bins.w0),
-                || rayon::join(|| hist2d_rows(e, number, i, c, bins), || spectrum_rows(e, number, i, c, w0.as_deref())),
+                || conditional_rows(e, number, i, c, range, bins.w0),
+                || {
+                    rayon::join(
+                        || hist2d_rows(e, number, i, c, range, bins),
+                        || spectrum_rows(e, number, i, c, w0.as_deref()),
+                    )
+                },
             );
             SnapshotRows { conditional, hist2d, spectrum }
         })
@@ -165,6 +172,9 @@ pub fn analyze_run(dir: &RunDir, options: AnalyzeOptions) -> Result<Analyzed, An
     if !dir.is_finished() {
         return Err(AnalyzeError::Unfinished(dir.path().to_path_buf()));
     }
+    let bad = |problem: String| AnalyzeError::BadRecord { path: dir.record_path(), problem };
+    let config: TrainConfig = serde_json::from_value(record.config.clone())
+        .map_err(|e| bad(format!("has a configuration this drift cannot read ({e})")))?;
     let _lock = dir.lock()?;
     let metadata = read_drift_metadata(&dir.table(TableFile::Runs))?;
     let epochs = dir.snapshot_epochs();
@@ -172,7 +182,7 @@ pub fn analyze_run(dir: &RunDir, options: AnalyzeOptions) -> Result<Analyzed, An
     if let Some(&first) = epochs.first() {
         let init = match first {
             0 => read_snapshot(&dir.snapshot_path(0))?,
-            _ => regenerate_init(dir, &record, &read_snapshot(&dir.snapshot_path(first))?)?,
+            _ => regenerate_init(&config, &read_snapshot(&dir.snapshot_path(first))?),
         };
         let w0_spectra = initial_spectra(&init);
         for &epoch in &epochs {
@@ -180,25 +190,18 @@ pub fn analyze_run(dir: &RunDir, options: AnalyzeOptions) -> Result<Analyzed, An
                 0 => init.clone(),
                 _ => read_snapshot(&dir.snapshot_path(epoch))?,
             };
-            rows.extend(snapshot_rows(epoch, &init, &current, bins, &w0_spectra));
+            rows.extend(snapshot_rows(epoch, &init, &current, config.init, bins, &w0_spectra));
         }
     }
     rows.write(dir, &record.run_id, &metadata)?;
     Ok(Analyzed { run_id: record.run_id, snapshots: epochs.len(), bins })
 }
 
-/// The initial parameters of the run recorded in `record`, regenerated from its configuration,
-/// for the layer sizes of `any_snapshot`.
-fn regenerate_init(
-    dir: &RunDir,
-    record: &crate::layout::RunRecord,
-    any_snapshot: &Params,
-) -> Result<Params, AnalyzeError> {
-    let bad = |problem: String| AnalyzeError::BadRecord { path: dir.record_path(), problem };
-    let config: drift_train::TrainConfig = serde_json::from_value(record.config.clone())
-        .map_err(|e| bad(format!("has a configuration this drift cannot read ({e})")))?;
+/// The initial parameters of the run configured by `config`, regenerated (a pure function of
+/// it), for the layer sizes of `any_snapshot`.
+fn regenerate_init(config: &TrainConfig, any_snapshot: &Params) -> Params {
     let layers = &any_snapshot.layers;
     let mut sizes: Vec<usize> = layers.iter().map(|l| l.fan_in).collect();
     sizes.extend(layers.last().map(|l| l.fan_out));
-    Ok(Params::init(&sizes, config.seed, config.mask))
+    Params::init(&sizes, config.seed, config.init, config.mask)
 }

@@ -47,8 +47,8 @@ pub fn deviation_rows(epoch: i32, layer_number: i32, init: &Layer, current: &Lay
 }
 
 /// How finely the snapshot tables resolve the weights: `w0` equal bins of the initial value over
-/// a layer's Glorot range (`conditional.parquet`, both tables' `w0` axis), and the `w` axis of
-/// `hist2d.parquet` in cells of `1/w` of that range. Neither is ever 0.
+/// the range of a layer's initialisation (`conditional.parquet`, both tables' `w0` axis), and
+/// the `w` axis of `hist2d.parquet` in cells of `1/w` of that range. Neither is ever 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Bins {
     pub w0: usize,
@@ -62,7 +62,7 @@ impl Bins {
     }
 }
 
-/// Bin `i` of `bins` equal bins over the Glorot range `[−l, l]`, clamped to the ends.
+/// Bin `i` of `bins` equal bins over `[−l, l]`, clamped to the ends.
 fn w0_bin(w0: f64, limit: f64, bins: usize) -> usize {
     floor_to_i64((w0 + limit) / (2.0 * limit) * bins as f64).clamp(0, bins as i64 - 1) as usize
 }
@@ -78,16 +78,18 @@ fn floor_to_i64(x: f64) -> i64 {
     }
 }
 
-/// The weights of one layer grouped by their initial value into `bins` equal bins over the
-/// layer's Glorot range: count, moments and histogram peak of `Δw`, quantiles of `w`.
+/// The weights of one layer grouped by their initial value into `bins` equal bins over
+/// `[−range, range]`, the range of the layer's initialisation ([`drift_train::Init::bound`]):
+/// count, moments and histogram peak of `Δw`, quantiles of `w`.
 pub fn conditional_rows(
     epoch: i32,
     layer_number: i32,
     init: &Layer,
     current: &Layer,
+    range: f64,
     bins: usize,
 ) -> Vec<ConditionalRow> {
-    let limit = init.glorot_limit();
+    let limit = range;
     let width = 2.0 * limit / bins as f64;
     let mut dw_by_bin: Vec<Vec<f64>> = vec![Vec::new(); bins];
     let mut w_by_bin: Vec<Vec<f64>> = vec![Vec::new(); bins];
@@ -122,12 +124,19 @@ pub fn conditional_rows(
 }
 
 /// The non-empty cells of the 2-D histogram of `(w0, w)` of one layer's weights. The `w0` axis
-/// has `resolution.w0` bins over the Glorot range `[−l, l]`, the `w` axis cells of width
-/// `2l / resolution.w` from the same origin `−l`: with equal counts (the default) the diagonal
-/// `w = w0` runs through the corners of the cells. The `w` axis extends as far as the weights
-/// have moved (its bin index may be negative or exceed `resolution.w`).
-pub fn hist2d_rows(epoch: i32, layer_number: i32, init: &Layer, current: &Layer, resolution: Bins) -> Vec<Hist2dRow> {
-    let limit = init.glorot_limit();
+/// has `resolution.w0` bins over the initialisation's range `[−r, r]` (`r = range`), the `w`
+/// axis cells of width `2r / resolution.w` from the same origin `−r`: with equal counts (the
+/// default) the diagonal `w = w0` runs through the corners of the cells. The `w` axis extends as
+/// far as the weights have moved (its bin index may be negative or exceed `resolution.w`).
+pub fn hist2d_rows(
+    epoch: i32,
+    layer_number: i32,
+    init: &Layer,
+    current: &Layer,
+    range: f64,
+    resolution: Bins,
+) -> Vec<Hist2dRow> {
+    let limit = range;
     let bins = resolution.w0;
     let width = 2.0 * limit / bins as f64;
     let w_width = 2.0 * limit / resolution.w as f64;
@@ -214,7 +223,7 @@ mod tests {
     fn conditional_bins_cover_the_glorot_range() {
         let init = layer(vec![-1.2, -0.6, 0.0, 0.6, 1.2, 0.61], vec![0.0; 3], 2);
         let now = layer(vec![-1.3, -0.6, 0.1, 0.7, 1.2, 0.61], vec![0.0; 3], 2);
-        let rows = conditional_rows(1, 1, &init, &now, 4);
+        let rows = conditional_rows(1, 1, &init, &now, init.glorot_limit(), 4);
         assert_eq!(rows.len(), 4);
         assert_eq!(rows.iter().map(|r| r.count).sum::<i64>(), 6);
         let limit = init.glorot_limit();
@@ -225,7 +234,7 @@ mod tests {
     #[test]
     fn hist2d_counts_every_weight_and_aligns_the_diagonal() {
         let init = layer(vec![-0.9, -0.3, 0.3, 0.9], vec![0.0; 2], 2);
-        let rows = hist2d_rows(0, 1, &init, &init, Bins::square(10));
+        let rows = hist2d_rows(0, 1, &init, &init, init.glorot_limit(), Bins::square(10));
         assert_eq!(rows.iter().map(|r| r.count).sum::<i64>(), 4);
         assert!(rows.iter().all(|r| r.w0_bin == r.w_bin), "w = w0 falls on the diagonal");
     }
@@ -234,7 +243,7 @@ mod tests {
     fn hist2d_w_axis_has_its_own_resolution() {
         let init = layer(vec![-0.9, -0.3, 0.3, 0.9], vec![0.0; 2], 2);
         let limit = init.glorot_limit();
-        let rows = hist2d_rows(0, 1, &init, &init, Bins { w0: 2, w: 8 });
+        let rows = hist2d_rows(0, 1, &init, &init, limit, Bins { w0: 2, w: 8 });
         assert_eq!(rows.iter().map(|r| r.count).sum::<i64>(), 4);
         for r in &rows {
             assert!((r.w_hi - r.w_lo - limit / 4.0).abs() < 1e-12 && (r.w0_hi - r.w0_lo - limit).abs() < 1e-12);

@@ -55,6 +55,11 @@ impl Columns {
             .collect()
     }
 
+    /// Whether the file has a column `name` (columns added since its format version began).
+    fn has(&self, name: &str) -> bool {
+        self.batches.first().is_some_and(|b| b.column_by_name(name).is_some())
+    }
+
     fn wrong_type(&self, name: &str) -> AnalysisError {
         AnalysisError::Read { path: self.path.clone(), message: format!("column '{name}' has an unexpected type") }
     }
@@ -158,6 +163,8 @@ fn read_runs_row(path: &Path) -> Result<(String, RunRow), AnalysisError> {
         kernel: c.strings_required("kernel")?.remove(0),
         input: c.strings_required("input")?.remove(0),
         input_sq_norm: c.f64_required("input_sq_norm")?[0],
+        // Written before there were other optimisers: SGD.
+        optimizer: if c.has("optimizer") { c.strings_required("optimizer")?.remove(0) } else { "sgd".into() },
         status: c.strings_required("status")?.remove(0),
         epochs_done: c.i32_required("epochs_done")?[0],
         min_train_loss: c.f64_required("min_train_loss")?[0],

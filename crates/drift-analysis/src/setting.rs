@@ -1,6 +1,6 @@
 //! Settings: the runs of a sweep that are compared with one another. Runs of one setting share
 //! the data (data set, input transform, shape) and the training (epochs, samples, loss, batch,
-//! depth) and differ only in width, seed, mask and learning rate; each setting is a section of
+//! depth, optimiser, initialisation) and differ only in width, seed, mask and learning rate; each setting is a section of
 //! the report, with its own figures, and says where it departs from the study's setup.
 
 use std::collections::BTreeMap;
@@ -22,7 +22,13 @@ pub struct Setting {
     pub loss_mode: String,
     pub batch_size: i64,
     pub depth: i64,
+    pub optimizer: String,
+    pub init: String,
 }
+
+/// The study's optimiser and initialisation (Keras's SGD and Glorot-uniform).
+pub const STUDY_OPTIMIZER: &str = "sgd";
+pub const STUDY_INIT: &str = "glorot-uniform";
 
 impl Setting {
     pub fn of(run: &RunTables) -> Setting {
@@ -37,6 +43,8 @@ impl Setting {
             loss_mode: r.loss_mode.clone(),
             batch_size: r.batch_size,
             depth: r.depth,
+            optimizer: r.optimizer.clone(),
+            init: r.init.clone(),
         }
     }
 
@@ -50,6 +58,12 @@ impl Setting {
         }
         if self.input != "raw" {
             name = format!("{name} ({}ed)", self.input);
+        }
+        if self.optimizer != STUDY_OPTIMIZER {
+            name = format!("{name}, {}", self.optimizer);
+        }
+        if self.init != STUDY_INIT {
+            name = format!("{name}, {} init", self.init);
         }
         name
     }
@@ -106,6 +120,11 @@ pub fn by_setting<'a>(runs: &[&'a RunTables]) -> Vec<SettingRuns<'a>> {
             if setting.input != "raw" {
                 tag = format!("{tag}-{}", setting.input);
             }
+            for (value, study) in [(&setting.optimizer, STUDY_OPTIMIZER), (&setting.init, STUDY_INIT)] {
+                if value != study {
+                    tag = format!("{tag}-{value}");
+                }
+            }
             if !study_lr_only && several {
                 tag = format!("{tag}-lr{}", lr_range(&lrs).replace('–', "-"));
             }
@@ -124,6 +143,12 @@ pub fn by_setting<'a>(runs: &[&'a RunTables]) -> Vec<SettingRuns<'a>> {
             }
             if setting.dataset == "synthetic" {
                 departures.push("synthetic data, not the study's data sets".into());
+            }
+            if setting.optimizer != STUDY_OPTIMIZER {
+                departures.push(format!("optimiser {} (the study: plain SGD)", setting.optimizer));
+            }
+            if setting.init != STUDY_INIT {
+                departures.push(format!("initialisation {} (the study: {STUDY_INIT})", setting.init));
             }
             SettingRuns { setting, runs, name, tag, departures }
         })

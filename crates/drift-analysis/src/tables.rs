@@ -323,6 +323,8 @@ pub struct RunRow {
     pub input: String,
     /// Mean ‖x‖² of the training inputs used: the scale of the first layer's SGD step.
     pub input_sq_norm: f64,
+    /// `sgd`, `momentum` or `adam` (the hyper-parameters are in the metadata and `run.json`).
+    pub optimizer: String,
     pub status: String,
     pub epochs_done: i32,
     pub min_train_loss: f64,
@@ -350,6 +352,7 @@ impl Table for RunRow {
             field("kernel", DataType::Utf8, false),
             field("input", DataType::Utf8, false),
             field("input_sq_norm", DataType::Float64, false),
+            field("optimizer", DataType::Utf8, false),
             field("status", DataType::Utf8, false),
             field("epochs_done", DataType::Int32, false),
             field("min_train_loss", DataType::Float64, false),
@@ -381,6 +384,7 @@ impl Table for RunRow {
             strings(rows.iter().map(|r| r.kernel.as_str())),
             strings(rows.iter().map(|r| r.input.as_str())),
             f64s(rows.iter().map(|r| r.input_sq_norm)),
+            strings(rows.iter().map(|r| r.optimizer.as_str())),
             strings(rows.iter().map(|r| r.status.as_str())),
             i32s(rows.iter().map(|r| r.epochs_done)),
             f64s(rows.iter().map(|r| r.min_train_loss)),

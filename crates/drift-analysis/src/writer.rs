@@ -27,6 +27,8 @@ pub struct RunMeta {
     pub result_keys: Vec<(String, String)>,
     /// The descriptive columns of `runs.parquet`; the outcome columns are filled at the end.
     pub run: RunRow,
+    /// The initialisation, whose range the w0 bins of the snapshot tables span.
+    pub init: drift_train::Init,
 }
 
 impl RunMeta {
@@ -38,6 +40,7 @@ impl RunMeta {
         let result_keys =
             config.result_keys(train_size, data_key).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         RunMeta {
+            init: config.init,
             run_id: config.run_id(train_size, data_key),
             result_keys,
             run: RunRow {
@@ -53,11 +56,12 @@ impl RunMeta {
                 batch_size: config.batch_size as i64,
                 epochs: config.epochs as i32,
                 loss_mode: config.loss.to_string(),
-                init: "glorot-uniform".into(),
+                init: config.init.to_string(),
                 mask: config.mask.map(String::from),
                 kernel: config.resolved_kernel().to_string(),
                 input: config.input.to_string(),
                 input_sq_norm: data.train.mean_sq_norm(train_size),
+                optimizer: config.optimizer.to_string(),
                 status: "interrupted".into(),
                 epochs_done: 0,
                 min_train_loss: f64::NAN,
@@ -102,7 +106,7 @@ pub enum ResumeError {
     Tables(#[from] AnalysisError),
 }
 
-/// Default number of bins of `w0` over a layer's Glorot range.
+/// Default number of bins of `w0` over the range of a layer's initialisation.
 pub const DEFAULT_BINS: usize = 50;
 
 impl RunWriter {
@@ -198,7 +202,7 @@ impl RunWriter {
         let w0_spectra = self.w0_spectra.get_or_insert_with(|| initial_spectra(init));
         let (written, rows) = rayon::join(
             || write_table_after(&path, index, snapshot_value_fields(), vec![snapshot_values(&values)], &metadata),
-            || snapshot_rows(epoch, init, current, self.bins, w0_spectra),
+            || snapshot_rows(epoch, init, current, self.meta.init, self.bins, w0_spectra),
         );
         written?;
         self.snapshot_rows.extend(rows);

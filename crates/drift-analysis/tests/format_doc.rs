@@ -9,7 +9,8 @@
 //!   `### snapshots/epoch=NNNNNN.parquet`) and has the header `| column | type | null | meaning |`;
 //!   each row is ``| `name` | type | yes-or-no | meaning |``, the type spelled as [`doc_type`] does;
 //! - the metadata table has the header `| key | files | value |`; each row is
-//!   ``| `drift.key` | all-or-snapshots | value |``;
+//!   ``| `drift.key` | files | value |``, files being `all`, `snapshots`, or the optimisers
+//!   whose runs carry the key in all their files (`momentum, adam`);
 //! - the type table has the header `| type | Arrow | Parquet (physical, logical) | DuckDB | Polars |`.
 //!
 //! No cell may contain a `|`.
@@ -27,7 +28,7 @@ use drift_analysis::tables::{
 use drift_analysis::{RunMeta, RunWriter, SnapshotSchedule};
 use drift_data::synthetic::SyntheticConfig;
 use drift_data::{DatasetSpec, LoadOptions};
-use drift_train::{train, TrainConfig};
+use drift_train::{train, Optimizer, TrainConfig};
 
 const COLUMN_HEADER: &str = "| column | type | null | meaning |";
 const METADATA_HEADER: &str = "| key | files | value |";
@@ -188,8 +189,9 @@ fn doc_columns(doc: &str) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
-/// The documented metadata keys: those of every file, and those of snapshots only.
-fn doc_metadata_keys(doc: &str) -> (Vec<String>, Vec<String>) {
+/// The documented metadata keys of a run with `optimizer`: those of every file, and those of
+/// snapshots only.
+fn doc_metadata_keys(doc: &str, optimizer: Optimizer) -> (Vec<String>, Vec<String>) {
     let found = tables(doc, METADATA_HEADER);
     assert_eq!(found.len(), 1, "docs/format.md: one metadata table with the header {METADATA_HEADER}");
     let (mut all, mut snapshots) = (Vec::new(), Vec::new());
@@ -198,15 +200,27 @@ fn doc_metadata_keys(doc: &str) -> (Vec<String>, Vec<String>) {
         match row[1].as_str() {
             "all" => all.push(key),
             "snapshots" => snapshots.push(key),
-            other => panic!("docs/format.md:{}: {key}: files must be all or snapshots, got '{other}'", found[0].line),
+            list => {
+                let names: Vec<Optimizer> =
+                    list.split(", ").map(|n| n.parse()).collect::<Result<_, _>>().unwrap_or_else(|e| {
+                        panic!(
+                            "docs/format.md:{}: {key}: files must be all, snapshots or optimizers: {e}",
+                            found[0].line
+                        )
+                    });
+                if names.contains(&optimizer) {
+                    all.push(key);
+                }
+            }
         }
     }
     (all, snapshots)
 }
 
-/// The metadata keys the code writes into every file: the run id, then the result keys.
-fn code_metadata_keys() -> Vec<String> {
-    let keys = TrainConfig::default().result_keys(1, "");
+/// The metadata keys the code writes into every file of a run with `optimizer`: the run id,
+/// then the result keys.
+fn code_metadata_keys(optimizer: Optimizer) -> Vec<String> {
+    let keys = TrainConfig { optimizer, ..TrainConfig::default() }.result_keys(1, "");
     std::iter::once("drift.run_id".to_string()).chain(keys.iter().map(|(k, _)| format!("drift.{k}"))).collect()
 }
 
@@ -241,9 +255,15 @@ fn the_type_table_spells_each_arrow_type_of_the_tables() {
 
 #[test]
 fn the_metadata_keys_are_the_result_keys() {
-    let (all, snapshots) = doc_metadata_keys(&doc());
-    assert_eq!(all, code_metadata_keys(), "docs/format.md: the keys of every file, in order");
-    assert_eq!(snapshots, ["drift.epoch"], "docs/format.md: the keys of snapshots only");
+    for optimizer in Optimizer::ALL {
+        let (all, snapshots) = doc_metadata_keys(&doc(), optimizer);
+        assert_eq!(
+            all,
+            code_metadata_keys(optimizer),
+            "docs/format.md: the keys of every file of {optimizer}, in order"
+        );
+        assert_eq!(snapshots, ["drift.epoch"], "docs/format.md: the keys of snapshots only");
+    }
 }
 
 #[test]
@@ -297,6 +317,8 @@ fn the_files_a_run_writes_are_as_documented() {
         epochs: 2,
         batch_size: 16,
         threads: 1,
+        optimizer: Optimizer::Adam,
+        lr: 0.01,
         ..TrainConfig::default()
     };
     let meta = RunMeta::new(&config, &data, 40, "fixture");
@@ -312,7 +334,7 @@ fn the_files_a_run_writes_are_as_documented() {
 
     let doc = doc();
     let documented = doc_columns(&doc);
-    let (doc_keys, doc_snapshot_keys) = doc_metadata_keys(&doc);
+    let (doc_keys, doc_snapshot_keys) = doc_metadata_keys(&doc, config.optimizer);
     let mut files: Vec<String> = Vec::new();
     for entry in fs::read_dir(&dir).unwrap().chain(fs::read_dir(dir.join("snapshots")).unwrap()) {
         let path = entry.unwrap().path();

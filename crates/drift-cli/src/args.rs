@@ -76,6 +76,24 @@ pub struct TrainArgs {
     /// keras-clipped | logits  [default: keras-clipped]
     #[arg(long)]
     pub loss: Option<String>,
+    /// Initial weights: glorot-uniform | he-normal | lecun-normal (Keras's)  [default: glorot-uniform]
+    #[arg(long)]
+    pub init: Option<String>,
+    /// sgd | momentum | adam (Keras's)  [default: sgd]
+    #[arg(long)]
+    pub optimizer: Option<String>,
+    /// Momentum μ, in [0, 1), for --optimizer momentum  [default: 0.9]
+    #[arg(long)]
+    pub momentum: Option<f64>,
+    /// Adam's β1, in [0, 1)  [default: 0.9]
+    #[arg(long)]
+    pub beta1: Option<f64>,
+    /// Adam's β2, in [0, 1)  [default: 0.999]
+    #[arg(long)]
+    pub beta2: Option<f64>,
+    /// Adam's ε, positive (Keras's default; PyTorch's is 1e-8)  [default: 1e-7]
+    #[arg(long)]
+    pub eps: Option<f64>,
     /// Letter drawn as zeros into the hidden→hidden matrix before training.
     #[arg(long)]
     pub mask: Option<String>,
@@ -112,6 +130,12 @@ impl TrainArgs {
             input: self.input.clone(),
             fold: self.fold,
             loss: self.loss.clone(),
+            init: self.init.clone(),
+            optimizer: self.optimizer.clone(),
+            momentum: self.momentum,
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.eps,
             mask: self.mask.clone(),
             snapshots: self.snapshots.clone(),
             kernel: self.kernel.clone(),
@@ -143,10 +167,10 @@ pub struct SweepArgs {
 pub struct AnalyzeArgs {
     /// A run folder (with run.json) or a sweep folder (with runs/<run_id>/ inside).
     pub dir: PathBuf,
-    /// Bins of w0 over each layer's Glorot range  [default: the run's own, 50]
+    /// Bins of w0 over the range of each layer's initialisation  [default: the run's own, 50]
     #[arg(long)]
     pub bins: Option<usize>,
-    /// Cells of the w axis of hist2d per Glorot range  [default: as many as --bins]
+    /// Cells of the w axis of hist2d over that range  [default: as many as --bins]
     #[arg(long)]
     pub w_bins: Option<usize>,
 }

@@ -48,7 +48,10 @@ fn tables(dir: &Path) -> Vec<Vec<u8>> {
 fn analyze_writes_the_bytes_training_wrote() {
     let root = tempfile::tempdir().unwrap();
     // With an epoch-0 snapshot W0 is read back; without one (and with a mask) it is regenerated.
-    for (name, snapshots, extra) in [("with0", "0,1,last", &[][..]), ("without0", "2,last", &["--mask", "a"][..])] {
+    let he_adam = &["--init", "he-normal", "--optimizer", "adam", "--lr", "0.001"][..];
+    let cases =
+        [("with0", "0,1,last", &[][..]), ("without0", "2,last", &["--mask", "a"][..]), ("he", "2,last", he_adam)];
+    for (name, snapshots, extra) in cases {
         let dir = root.path().join(name);
         train(&dir, snapshots, extra);
         let written = tables(&dir);
@@ -58,8 +61,16 @@ fn analyze_writes_the_bytes_training_wrote() {
         let text = succeeded(&drift(&["analyze", dir.to_str().unwrap()]));
         assert!(text.contains("1 of 1 runs recomputed"), "{text}");
         assert!(tables(&dir) == written, "{name}: analyze wrote other bytes than training");
-        let spectrum = read_run(&RunDir::new(&dir)).unwrap().spectrum;
-        assert!(!spectrum.is_empty(), "{name}");
+        let t = read_run(&RunDir::new(&dir)).unwrap();
+        assert!(!t.spectrum.is_empty(), "{name}");
+        // The w0 bins span the initialisation's range: ±2σ of He's truncated normal, not the
+        // Glorot limit, so no weight is clamped into an edge bin.
+        let first = t.conditional.iter().find(|r| r.layer == 1 && r.bin == 0).unwrap();
+        let range = match name {
+            "he" => 2.0 * (2.0f64 / 784.0).sqrt() / 0.87962566103423978,
+            _ => (6.0f64 / (784.0 + 24.0)).sqrt(),
+        };
+        assert!((first.w0_lo + range).abs() < 1e-12, "{name}: {first:?}");
     }
 }
 

@@ -241,6 +241,12 @@ fn bad_options_name_the_option() {
         (&["--train-size", "999"][..], "train-size"),
         (&["--width", "0"][..], "width"),
         (&["--kernel", "sse9"][..], "--kernel"),
+        (&["--optimizer", "rmsprop"][..], "--optimizer: unknown optimizer 'rmsprop', expected sgd, momentum or adam"),
+        (&["--init", "xavier"][..], "--init: unknown initialisation 'xavier', expected glorot-uniform"),
+        (&["--optimizer", "adam", "--beta2", "1.5"][..], "--beta2: must be in [0, 1), got 1.5"),
+        (&["--beta1=-0.1"][..], "--beta1: must be in [0, 1)"),
+        (&["--optimizer", "momentum", "--momentum", "1"][..], "--momentum: must be in [0, 1), got 1"),
+        (&["--eps", "0"][..], "--eps: must be a positive finite number"),
     ] {
         let output = case.drift(args);
         let stderr = String::from_utf8_lossy(&output.stderr);

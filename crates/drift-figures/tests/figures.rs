@@ -343,6 +343,7 @@ fn run(width: i64, lr: f64, seed: u64, train: &[f64]) -> RunTables {
             kernel: "portable".into(),
             input: "raw".into(),
             input_sq_norm: 100.0,
+            optimizer: "sgd".into(),
             status: "completed".into(),
             epochs_done: train.len() as i32 - 1,
             min_train_loss: min,

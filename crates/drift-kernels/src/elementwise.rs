@@ -1,4 +1,5 @@
-//! Bias, ReLU and SGD: the element-wise operations of a layer, forward and backward side by side.
+//! Bias, ReLU, SGD, momentum and Adam: the element-wise operations of a layer, forward and
+//! backward side by side, and the optimisers' steps.
 
 use rayon::prelude::*;
 
@@ -148,6 +149,67 @@ pub fn sgd_update(w: &mut [f32], g: &[f32], lr: f32) {
     if w.len() < PARALLEL_MIN {
         block((w, g));
     } else {
-        w.par_chunks_mut(16384).zip(g.par_chunks(16384)).for_each(block);
+        w.par_chunks_mut(UPDATE_CHUNK).zip(g.par_chunks(UPDATE_CHUNK)).for_each(block);
+    }
+}
+
+/// Elements per parallel task of an optimiser step. The steps are element-wise (no sums), so
+/// this cuts only the work, never a result bit.
+const UPDATE_CHUNK: usize = 16384;
+
+/// SGD with momentum (Keras's `SGD(momentum=μ)`, Nesterov off), in f32, one rounding per
+/// operation and no FMA: `v ← μ·v − lr·g`, then `w ← w + v`.
+pub fn momentum_update(w: &mut [f32], velocity: &mut [f32], g: &[f32], lr: f32, momentum: f32) {
+    assert!(w.len() == g.len() && velocity.len() == g.len(), "momentum_update: slices differ in size");
+    let block = |w: &mut [f32], v: &mut [f32], g: &[f32]| {
+        for ((p, v), &d) in w.iter_mut().zip(v).zip(g) {
+            *v = momentum * *v - lr * d;
+            *p += *v;
+        }
+    };
+    if w.len() < PARALLEL_MIN {
+        block(w, velocity, g);
+    } else {
+        w.par_chunks_mut(UPDATE_CHUNK)
+            .zip(velocity.par_chunks_mut(UPDATE_CHUNK))
+            .zip(g.par_chunks(UPDATE_CHUNK))
+            .for_each(|((w, v), g)| block(w, v, g));
+    }
+}
+
+/// The f32 coefficients of one Adam step; the caller forms them (in f64, rounded once) so that
+/// the pass itself is plain f32 arithmetic.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamStep {
+    pub beta1: f32,
+    /// `1 − β1`, rounded from f64 (not `1.0f32 − beta1`).
+    pub one_minus_beta1: f32,
+    pub beta2: f32,
+    pub one_minus_beta2: f32,
+    /// The step's bias-corrected rate `α_t = lr·√(1 − β2ᵗ)/(1 − β1ᵗ)`.
+    pub alpha: f32,
+    pub eps: f32,
+}
+
+/// One Adam step (Keras 2's `Adam`), in f32, one rounding per operation and no FMA:
+/// `m ← β1·m + (1−β1)·g`, `v ← β2·v + (1−β2)·(g·g)`, `w ← w − (α_t·m) / (√v + ε)`.
+pub fn adam_update(w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], step: AdamStep) {
+    assert!(w.len() == g.len() && m.len() == g.len() && v.len() == g.len(), "adam_update: slices differ in size");
+    let AdamStep { beta1, one_minus_beta1, beta2, one_minus_beta2, alpha, eps } = step;
+    let block = |w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]| {
+        for (((p, m), v), &d) in w.iter_mut().zip(m).zip(v).zip(g) {
+            *m = beta1 * *m + one_minus_beta1 * d;
+            *v = beta2 * *v + one_minus_beta2 * (d * d);
+            *p -= (alpha * *m) / (v.sqrt() + eps);
+        }
+    };
+    if w.len() < PARALLEL_MIN {
+        block(w, m, v, g);
+    } else {
+        w.par_chunks_mut(UPDATE_CHUNK)
+            .zip(m.par_chunks_mut(UPDATE_CHUNK))
+            .zip(v.par_chunks_mut(UPDATE_CHUNK))
+            .zip(g.par_chunks(UPDATE_CHUNK))
+            .for_each(|(((w, m), v), g)| block(w, m, v, g));
     }
 }

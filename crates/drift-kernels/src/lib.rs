@@ -35,10 +35,12 @@ mod gemm;
 mod loss;
 
 pub use dispatch::{gemm, gemm_fused, gemm_with, Kernel, KernelError, KERNEL_ENV_VAR};
-pub use elementwise::{bias_forward, bias_grad, bias_relu_forward, relu_backward, sgd_update};
+pub use elementwise::{
+    adam_update, bias_forward, bias_grad, bias_relu_forward, momentum_update, relu_backward, sgd_update, AdamStep,
+};
 pub use epilogue::Epilogue;
 pub use gemm::{gemm_matrixmultiply, MatMut, MatRef, ROW_BLOCK};
-pub use loss::{softmax_cross_entropy, BatchLoss, LossMode, CLIP_EPSILON};
+pub use loss::{ln_f64, softmax_cross_entropy, BatchLoss, LossMode, CLIP_EPSILON};
 
 /// A name that is not one drift knows (`--kernel`, `--loss`): which kind of name, the text
 /// given, and the names accepted.

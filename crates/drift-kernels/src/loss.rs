@@ -180,7 +180,9 @@ pub(crate) fn ln(x: f32) -> f32 {
 /// `ln m = 2·atanh(s) = 2s·(1 + s²/3 + s⁴/5 + …)` with `s = (m − 1)/(m + 1)`, `|s| ≤ 0.172`, to
 /// the `s²²/23` term (the next is below 1e-19 relative). `ln 0 = −∞`, `ln ∞ = ∞`, NaN for
 /// negative or NaN `x`. `x` must not be an f64 subnormal (no `f32` is one once widened).
-fn ln_f64(x: f64) -> f64 {
+/// Public because drift's normal deviates (the truncated-normal initialisations) go through it
+/// too: one logarithm, the same bits on every machine.
+pub fn ln_f64(x: f64) -> f64 {
     /// `1/(2k + 1)` for `k < 12`: the series' coefficients, rounded once, at compile time.
     const ATANH_SERIES: [f64; 12] = {
         let mut c = [0.0; 12];
@@ -271,6 +273,39 @@ mod tests {
         assert_eq!(ln(0.0), f32::NEG_INFINITY);
         assert_eq!(ln(f32::INFINITY), f32::INFINITY);
         assert!(ln(-1.0).is_nan() && ln(f32::NAN).is_nan());
+    }
+
+    /// Over arbitrary f64 inputs in (0, 1) (the range the polar method feeds it) and above,
+    /// not only widened f32s: within 2 f64 ulps of the platform's logarithm.
+    #[test]
+    fn ln_f64_is_accurate_between_the_f32s() {
+        let mut worst = 0.0f64;
+        let mut bits: u64 = 0x1234_5678_9abc_def1;
+        for _ in 0..1_000_000 {
+            // SplitMix-style scramble: uniform mantissas, exponents from 2^-104 up to 2^40.
+            bits = bits.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(0xbf58_476d_1ce4_e5b9);
+            let exponent = 1023 - 104 + (bits >> 56) % 145;
+            let x = f64::from_bits((exponent << 52) | (bits & 0x000f_ffff_ffff_ffff));
+            let want = x.ln();
+            let ulp = f64::EPSILON * want.abs().max(f64::MIN_POSITIVE);
+            worst = worst.max((ln_f64(x) - want).abs() / ulp);
+        }
+        println!("ln_f64: worst error {worst:.2} f64 ulp");
+        assert!(worst <= 2.0, "worst error {worst} f64 ulp");
+    }
+
+    /// Known answers of the f64 logarithm itself at a few bit patterns (the normal deviates of
+    /// the initialisations depend on every bit of it).
+    #[test]
+    fn ln_f64_bits_are_pinned() {
+        let points: [(u64, u64); 4] = [
+            (0x3fe0_0000_0000_0000, 0xbfe6_2e42_fefa_39ef), // 0.5
+            (0x3fb9_9999_9999_999a, 0xc002_6bb1_bbb5_5515), // 0.1
+            (0x3fef_ffff_ffff_ffff, 0xbca0_0000_0000_0000), // 1 − 2⁻⁵³
+            (0x3970_0000_0000_0000, 0xc052_0596_6f2b_4f12), // 2⁻¹⁰⁴, the smallest s the polar method can draw
+        ];
+        let got: Vec<(u64, u64)> = points.iter().map(|&(x, _)| (x, ln_f64(f64::from_bits(x)).to_bits())).collect();
+        assert_eq!(got, points);
     }
 
     /// Known answers: the bit patterns of `exp` and `ln` at chosen points. These are results

@@ -135,6 +135,12 @@ pub fn resolve(keys: RunKeys) -> Result<Resolved, Error> {
         train_size: keys.train_size,
         input: parse_or("input", &keys.input, Input::Raw)?,
         loss: parse_or("loss", &keys.loss, defaults.loss)?,
+        init: parse_or("init", &keys.init, defaults.init)?,
+        optimizer: parse_or("optimizer", &keys.optimizer, defaults.optimizer)?,
+        momentum: keys.momentum.unwrap_or(defaults.momentum),
+        beta1: keys.beta1.unwrap_or(defaults.beta1),
+        beta2: keys.beta2.unwrap_or(defaults.beta2),
+        eps: keys.eps.unwrap_or(defaults.eps),
         mask,
         kernel: parse_or("kernel", &keys.kernel, defaults.kernel)?,
         threads,
@@ -219,6 +225,12 @@ mod tests {
         assert!(message(keys(|k| k.mask = Some("ab".into()))).starts_with("--mask: "));
         assert!(message(keys(|k| k.fold = Some(2))).starts_with("--fold: "));
         assert!(message(keys(|k| k.kernel = Some("gpu".into()))).starts_with("--kernel: "));
+        let e = message(keys(|k| k.optimizer = Some("rmsprop".into())));
+        assert_eq!(e, "--optimizer: unknown optimizer 'rmsprop', expected sgd, momentum or adam");
+        assert!(message(keys(|k| k.init = Some("xavier".into()))).starts_with("--init: unknown initialisation"));
+        assert_eq!(message(keys(|k| k.beta2 = Some(1.5))), "--beta2: must be in [0, 1), got 1.5");
+        assert!(message(keys(|k| k.momentum = Some(1.0))).starts_with("--momentum: "));
+        assert!(message(keys(|k| k.eps = Some(-1.0))).starts_with("--eps: "));
         let e = message(RunKeys { synthetic_side: Some(4), ..RunKeys::default() });
         assert!(e.starts_with("--synthetic-side: only for --dataset synthetic"), "{e}");
     }

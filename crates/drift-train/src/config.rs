@@ -6,13 +6,18 @@ use sha2::{Digest, Sha256};
 use drift_data::Input;
 use drift_kernels::{Kernel, LossMode};
 
+use crate::init::Init;
+use crate::optimizer::{Optimizer, UpdateRule};
+
 /// Version of the on-disk result format; part of every run id so that a format change never
 /// mixes old and new tables under one id.
 pub const FORMAT_VERSION: u32 = 3;
 
-/// Everything that determines a run's numbers, plus the thread count (which does not).
+/// Everything that determines a run's numbers, plus the thread count (which does not). A key
+/// missing when it is read back (from a `run.json` written before the key existed) takes its
+/// default, which is what such a run used.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TrainConfig {
     /// Data set name as given on the command line (`fashion-mnist`, `synthetic`, `idx:DIR`, …).
     pub dataset: String,
@@ -33,6 +38,18 @@ pub struct TrainConfig {
     pub input: Input,
     #[serde(with = "as_text")]
     pub loss: LossMode,
+    /// How the initial weights are drawn.
+    #[serde(with = "as_text")]
+    pub init: Init,
+    #[serde(with = "as_text")]
+    pub optimizer: Optimizer,
+    /// μ of `momentum` (Keras and PyTorch default to 0, i.e. plain SGD; 0.9 is the usual choice).
+    pub momentum: f64,
+    /// Adam's decay rates of the first and second moments (0.9 and 0.999, as Keras and PyTorch).
+    pub beta1: f64,
+    pub beta2: f64,
+    /// Adam's ε, added to √v (Keras's 1e-7; PyTorch's is 1e-8).
+    pub eps: f64,
     /// Letter drawn as zeros into the hidden→hidden matrix before training (`None`: no mask).
     pub mask: Option<char>,
     /// GEMM implementation (`auto`: the best this CPU has). Its arithmetic class goes into the
@@ -56,6 +73,12 @@ impl Default for TrainConfig {
             train_size: None,
             input: Input::Raw,
             loss: LossMode::KerasClipped,
+            init: Init::GlorotUniform,
+            optimizer: Optimizer::Sgd,
+            momentum: 0.9,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-7,
             mask: None,
             kernel: Kernel::Auto,
             threads: 0,
@@ -90,6 +113,19 @@ impl TrainConfig {
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return err("lr", format!("must be a positive finite number, got {}", self.lr));
         }
+        let unit = |key, value: f64| {
+            if (0.0..1.0).contains(&value) {
+                Ok(())
+            } else {
+                err(key, format!("must be in [0, 1), got {value}"))
+            }
+        };
+        unit("momentum", self.momentum)?;
+        unit("beta1", self.beta1)?;
+        unit("beta2", self.beta2)?;
+        if !(self.eps.is_finite() && self.eps > 0.0) {
+            return err("eps", format!("must be a positive finite number, got {}", self.eps));
+        }
         if self.train_size == Some(0) {
             return err("train-size", "must be at least 1".into());
         }
@@ -110,8 +146,11 @@ impl TrainConfig {
     /// The keys that determine results, in a fixed order, as `(key, value)` strings. The thread
     /// count is left out on purpose: it never changes a bit. `train_size` is the effective
     /// number of samples and `data` describes the data (for synthetic sets, its generator).
+    /// The optimiser's keys come last and only for momentum (`optimizer`, `momentum`) and Adam
+    /// (`optimizer`, `beta1`, `beta2`, `eps`): an SGD run has the keys, and so the id, it had
+    /// before there were other optimisers, and unused hyper-parameters never split an id.
     pub fn result_keys(&self, train_size: usize, data: &str) -> Vec<(&'static str, String)> {
-        vec![
+        let mut keys = vec![
             ("format", FORMAT_VERSION.to_string()),
             ("dataset", self.dataset.clone()),
             ("data", data.to_string()),
@@ -124,10 +163,33 @@ impl TrainConfig {
             ("lr", self.lr.to_string()),
             ("batch_size", self.batch_size.to_string()),
             ("loss_mode", self.loss.to_string()),
-            ("init", "glorot-uniform".to_string()),
+            ("init", self.init.to_string()),
             ("mask", self.mask.map(String::from).unwrap_or_default()),
             ("arithmetic", self.resolved_kernel().arithmetic().to_string()),
-        ]
+        ];
+        match self.update_rule() {
+            UpdateRule::Sgd { .. } => {}
+            UpdateRule::Momentum { momentum, .. } => {
+                keys.extend([("optimizer", self.optimizer.to_string()), ("momentum", momentum.to_string())]);
+            }
+            UpdateRule::Adam { beta1, beta2, eps, .. } => keys.extend([
+                ("optimizer", self.optimizer.to_string()),
+                ("beta1", beta1.to_string()),
+                ("beta2", beta2.to_string()),
+                ("eps", eps.to_string()),
+            ]),
+        }
+        keys
+    }
+
+    /// The optimiser with the hyper-parameters it uses.
+    pub fn update_rule(&self) -> UpdateRule {
+        let lr = self.lr;
+        match self.optimizer {
+            Optimizer::Sgd => UpdateRule::Sgd { lr },
+            Optimizer::Momentum => UpdateRule::Momentum { lr, momentum: self.momentum },
+            Optimizer::Adam => UpdateRule::Adam { lr, beta1: self.beta1, beta2: self.beta2, eps: self.eps },
+        }
     }
 
     /// The kernel this configuration runs with (`auto` resolved for this CPU).
@@ -196,6 +258,48 @@ mod tests {
         assert_ne!(with(Kernel::Avx512), with(Kernel::Portable));
         assert_ne!(with(Kernel::Avx512), with(Kernel::MatrixMultiply));
         assert_ne!(with(Kernel::Portable), with(Kernel::MatrixMultiply));
+    }
+
+    /// The id of the default (SGD, Glorot-uniform) configuration is pinned: committed results
+    /// and golden tests carry it. Each optimiser key changes the id only where it is used.
+    #[test]
+    fn sgd_ids_are_unchanged_and_optimizer_keys_split_ids() {
+        let id = |c: &TrainConfig| c.run_id(60_000, "");
+        // The example of docs/format.md, whose id predates the optimisers.
+        let sgd = TrainConfig { width: 256, epochs: 5, kernel: Kernel::Portable, ..TrainConfig::default() };
+        assert_eq!(id(&sgd), "956802e1f981d61e");
+        // Unused hyper-parameters do not enter the id.
+        assert_eq!(id(&sgd), id(&TrainConfig { momentum: 0.5, beta1: 0.5, beta2: 0.5, eps: 1e-3, ..sgd.clone() }));
+        let momentum = TrainConfig { optimizer: Optimizer::Momentum, ..sgd.clone() };
+        let adam = TrainConfig { optimizer: Optimizer::Adam, ..sgd.clone() };
+        let ids = [
+            id(&sgd),
+            id(&momentum),
+            id(&adam),
+            id(&TrainConfig { init: Init::HeNormal, ..sgd.clone() }),
+            id(&TrainConfig { init: Init::LecunNormal, ..sgd.clone() }),
+            id(&TrainConfig { momentum: 0.5, ..momentum.clone() }),
+            id(&TrainConfig { beta1: 0.5, ..adam.clone() }),
+            id(&TrainConfig { beta2: 0.5, ..adam.clone() }),
+            id(&TrainConfig { eps: 1e-8, ..adam.clone() }),
+        ];
+        let distinct: std::collections::BTreeSet<&String> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len(), "{ids:?}");
+        assert_eq!(id(&momentum), id(&TrainConfig { beta1: 0.5, eps: 1.0, ..momentum.clone() }));
+        assert_eq!(id(&adam), id(&TrainConfig { momentum: 0.5, ..adam.clone() }));
+    }
+
+    #[test]
+    fn optimizer_ranges_name_the_key() {
+        let key = |c: TrainConfig| c.validate().unwrap_err().key;
+        let d = TrainConfig::default;
+        assert_eq!(key(TrainConfig { momentum: 1.0, ..d() }), "momentum");
+        assert_eq!(key(TrainConfig { momentum: -0.1, ..d() }), "momentum");
+        assert_eq!(key(TrainConfig { beta1: f64::NAN, ..d() }), "beta1");
+        assert_eq!(key(TrainConfig { beta2: 1.5, ..d() }), "beta2");
+        assert_eq!(key(TrainConfig { eps: 0.0, ..d() }), "eps");
+        assert_eq!(key(TrainConfig { eps: f64::INFINITY, ..d() }), "eps");
+        assert!(TrainConfig { momentum: 0.0, beta1: 0.0, beta2: 0.0, eps: 1e-30, ..d() }.validate().is_ok());
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! drift-train: deterministic SGD training of ReLU multilayer perceptrons, the way the Keras
-//! setup of the study does it, with an [`Observer`] called after every epoch.
+//! drift-train: deterministic training of ReLU multilayer perceptrons (SGD, momentum or Adam,
+//! Glorot-uniform, He-normal or LeCun-normal initial weights), the way the Keras setup of the
+//! study does it, with an [`Observer`] called after every epoch.
 //!
 //! A run is a pure function of its [`TrainConfig`] and data: initial weights come from the named
 //! stream `init/layer=L` of the seed, the order of epoch `e` from `shuffle/epoch=e`, and every
@@ -23,8 +24,10 @@
 mod checkpoint;
 mod config;
 mod glyph;
+mod init;
 mod model;
 mod observer;
+mod optimizer;
 pub mod reference;
 pub mod sweep;
 mod trainer;
@@ -33,7 +36,9 @@ pub use checkpoint::{CheckpointError, TrainState};
 pub use config::{ConfigError, TrainConfig};
 pub use drift_kernels::LossMode;
 pub use glyph::{glyph_mask, GLYPH_LETTERS};
+pub use init::{Init, Normals, TRUNCATED_NORMAL_STD};
 pub use model::{Layer, Params};
 pub use observer::{EpochRecord, History, Observer, ObserverError, RunStatus, RunSummary};
+pub use optimizer::{Optimizer, OptimizerState, UpdateRule};
 pub use sweep::{RunKeys, Shard, ShardError, Sweep, SweepError};
 pub use trainer::{effective_train_size, evaluate, train, train_with, Evaluation, TrainError, Workspace};

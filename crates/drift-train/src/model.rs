@@ -1,8 +1,10 @@
-//! The parameters of the network: Glorot-uniform weights, zero biases, an optional letter mask.
+//! The parameters of the network: initial weights as [`Init`] says, zero biases, an optional
+//! letter mask.
 
 use drift_data::rng::Stream;
 
 use crate::glyph::glyph_mask;
+use crate::init::Init;
 
 /// One dense layer `a_out = f(a_in · Wᵀ + b)`, `W` stored `fan_out × fan_in` row-major
 /// (`[row = output unit, col = input unit]`, the layout of the snapshot tables).
@@ -17,7 +19,7 @@ pub struct Layer {
 impl Layer {
     /// Keras's Glorot-uniform limit `sqrt(6 / (fan_in + fan_out))`.
     pub fn glorot_limit(&self) -> f64 {
-        (6.0 / (self.fan_in + self.fan_out) as f64).sqrt()
+        Init::GlorotUniform.bound(self.fan_in, self.fan_out)
     }
 }
 
@@ -36,17 +38,15 @@ impl Params {
         sizes
     }
 
-    /// Glorot-uniform weights from the stream `init/layer=L` of `seed`, biases zero; then, if
+    /// Weights drawn by `init` from the stream `init/layer=L` of `seed`, biases zero; then, if
     /// `mask` is a letter, the hidden→hidden matrix (layer 2) is zeroed where the glyph has ink.
-    pub fn init(sizes: &[usize], seed: u64, mask: Option<char>) -> Params {
+    pub fn init(sizes: &[usize], seed: u64, init: Init, mask: Option<char>) -> Params {
         let layers = sizes
             .windows(2)
             .enumerate()
             .map(|(i, pair)| {
                 let (fan_in, fan_out) = (pair[0], pair[1]);
-                let limit = (6.0 / (fan_in + fan_out) as f64).sqrt();
-                let mut rng = Stream::new(seed, &format!("init/layer={}", i + 1));
-                let w = (0..fan_in * fan_out).map(|_| rng.uniform_range(-limit, limit) as f32).collect();
+                let w = init.weights(fan_in, fan_out, Stream::new(seed, &format!("init/layer={}", i + 1)));
                 Layer { fan_in, fan_out, w, b: vec![0.0; fan_out] }
             })
             .collect();
@@ -87,9 +87,9 @@ mod tests {
     #[test]
     fn glorot_init_is_reproducible_and_in_range() {
         let sizes = Params::sizes(784, 64, 2, 10);
-        let a = Params::init(&sizes, 3, None);
-        assert_eq!(a, Params::init(&sizes, 3, None));
-        assert_ne!(a, Params::init(&sizes, 4, None));
+        let a = Params::init(&sizes, 3, Init::GlorotUniform, None);
+        assert_eq!(a, Params::init(&sizes, 3, Init::GlorotUniform, None));
+        assert_ne!(a, Params::init(&sizes, 4, Init::GlorotUniform, None));
         for layer in &a.layers {
             let limit = layer.glorot_limit() as f32;
             assert!(layer.w.iter().all(|w| w.abs() <= limit));
@@ -103,8 +103,8 @@ mod tests {
     #[test]
     fn mask_zeroes_only_layer_two() {
         let sizes = Params::sizes(20, 32, 2, 3);
-        let plain = Params::init(&sizes, 0, None);
-        let masked = Params::init(&sizes, 0, Some('a'));
+        let plain = Params::init(&sizes, 0, Init::GlorotUniform, None);
+        let masked = Params::init(&sizes, 0, Init::GlorotUniform, Some('a'));
         assert_eq!(plain.layers[0], masked.layers[0]);
         assert_eq!(plain.layers[2], masked.layers[2]);
         let zeros = masked.layers[1].w.iter().filter(|&&w| w == 0.0).count();

@@ -52,6 +52,14 @@ pub struct RunKeys {
     /// How many times more frequent the first class is than the last (1: balanced).
     pub synthetic_imbalance: Option<f64>,
     pub loss: Option<String>,
+    /// `glorot-uniform`, `he-normal` or `lecun-normal`.
+    pub init: Option<String>,
+    /// `sgd`, `momentum` or `adam`, and their hyper-parameters.
+    pub optimizer: Option<String>,
+    pub momentum: Option<f64>,
+    pub beta1: Option<f64>,
+    pub beta2: Option<f64>,
+    pub eps: Option<f64>,
     pub mask: Option<String>,
     pub snapshots: Option<String>,
     pub kernel: Option<String>,
@@ -80,6 +88,12 @@ impl RunKeys {
             synthetic_background: self.synthetic_background.or(base.synthetic_background),
             synthetic_imbalance: self.synthetic_imbalance.or(base.synthetic_imbalance),
             loss: self.loss.or(base.loss),
+            init: self.init.or(base.init),
+            optimizer: self.optimizer.or(base.optimizer),
+            momentum: self.momentum.or(base.momentum),
+            beta1: self.beta1.or(base.beta1),
+            beta2: self.beta2.or(base.beta2),
+            eps: self.eps.or(base.eps),
             mask: self.mask.or(base.mask),
             snapshots: self.snapshots.or(base.snapshots),
             kernel: self.kernel.or(base.kernel),

@@ -1,5 +1,6 @@
-//! The SGD loop: Keras's training of the study (plain SGD, shuffled mini-batches, last partial
-//! batch kept), written as a fixed sequence of kernel calls so a run replays bit for bit.
+//! The training loop: Keras's training of the study (shuffled mini-batches, last partial batch
+//! kept; SGD, momentum or Adam), written as a fixed sequence of kernel calls so a run replays bit
+//! for bit.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -14,6 +15,7 @@ use crate::checkpoint::TrainState;
 use crate::config::{ConfigError, TrainConfig};
 use crate::model::Params;
 use crate::observer::{EpochRecord, Observer, ObserverError, RunStatus, RunSummary};
+use crate::optimizer::{OptimizerState, UpdateRule};
 
 /// Rows per forward pass when evaluating a whole split. Fixed, so the loss sums of an
 /// evaluation are added in the same order on any machine.
@@ -182,6 +184,28 @@ impl Workspace {
         loss
     }
 
+    /// One step of `rule` on the first `rows` loaded samples, `state` its optimiser state. SGD
+    /// takes the fused path ([`Workspace::train_step`]); momentum and Adam need dW whole, so
+    /// they compute the gradients ([`Workspace::gradients`]) and then update in element-wise
+    /// passes. When the loss is not finite the parameters and the state are left unchanged.
+    pub fn optimizer_step(
+        &mut self,
+        params: &mut Params,
+        state: &mut OptimizerState,
+        rule: UpdateRule,
+        rows: usize,
+        mode: LossMode,
+    ) -> BatchLoss {
+        if let UpdateRule::Sgd { lr } = rule {
+            return self.train_step(params, rows, mode, lr as f32);
+        }
+        let loss = self.gradients(params, rows, mode);
+        if loss.loss_sum.is_finite() {
+            state.apply(rule, params, &self.dw, &self.db);
+        }
+        loss
+    }
+
     /// Weight gradients of the last [`Workspace::gradients`] call, per layer (`fan_out × fan_in`).
     pub fn dw(&self) -> &[Vec<f32>] {
         &self.dw
@@ -292,17 +316,25 @@ fn run(
     let mut state = match resume {
         Some(state) => {
             let expected: Vec<(usize, usize)> = sizes.windows(2).map(|p| (p[0], p[1])).collect();
-            let found: Vec<(usize, usize)> = state.params.layers.iter().map(|l| (l.fan_in, l.fan_out)).collect();
-            if found != expected || state.init.layers.len() != expected.len() {
+            let shape = |p: &Params| p.layers.iter().map(|l| (l.fan_in, l.fan_out)).collect::<Vec<_>>();
+            let found = shape(&state.params);
+            let buffers = std::iter::once(&state.init).chain(state.optimizer.buffers());
+            if found != expected || buffers.into_iter().any(|p| shape(p) != expected) {
                 return Err(TrainError::DataMismatch {
                     key: "checkpoint",
                     message: format!("layer sizes {found:?}, expected {expected:?}"),
                 });
             }
+            if state.optimizer.optimizer() != config.optimizer {
+                return Err(TrainError::DataMismatch {
+                    key: "checkpoint",
+                    message: format!("holds {} state, the run uses {}", state.optimizer.optimizer(), config.optimizer),
+                });
+            }
             state
         }
         None => {
-            let init = Params::init(&sizes, config.seed, config.mask);
+            let init = Params::init(&sizes, config.seed, config.init, config.mask);
             observed(observer.start(&init))?;
             let epoch_started = Instant::now();
             let before_train = evaluate(&init, &data.train, n, config.loss, &mut eval_ws);
@@ -323,6 +355,7 @@ fn run(
                 correct: 0,
                 seen: 0,
                 wall_seconds: started.elapsed().as_secs_f64(),
+                optimizer: OptimizerState::new(config.update_rule(), &init),
                 params: init.clone(),
                 init,
             };
@@ -333,6 +366,7 @@ fn run(
     let wall_before = state.wall_seconds - started.elapsed().as_secs_f64();
     let wall = |started: &Instant| wall_before + started.elapsed().as_secs_f64();
 
+    let rule = config.update_rule();
     let mut status = RunStatus::Completed;
     while state.epochs_done < config.epochs {
         let epoch = state.epochs_done + 1;
@@ -349,7 +383,7 @@ fn run(
                 });
             }
             ws.load_batch(&data.train, batch);
-            let loss = ws.train_step(&mut state.params, batch.len(), config.loss, config.lr as f32);
+            let loss = ws.optimizer_step(&mut state.params, &mut state.optimizer, rule, batch.len(), config.loss);
             // Keras's epoch loss: batch means weighted by batch size, i.e. the per-sample mean.
             state.loss_sum += loss.loss_sum;
             state.correct += loss.correct as u64;

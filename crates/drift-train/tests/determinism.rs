@@ -3,9 +3,14 @@
 
 use drift_data::{synthetic::SyntheticConfig, DatasetSpec, LoadOptions};
 use drift_kernels::Kernel;
-use drift_train::{train, History, RunStatus, TrainConfig};
+use drift_train::{train, History, Init, Optimizer, RunStatus, TrainConfig};
 
 fn run(threads: usize, loss: drift_train::LossMode, kernel: Kernel) -> History {
+    run_with(threads, TrainConfig { loss, kernel, ..TrainConfig::default() })
+}
+
+/// `base`'s loss, kernel, optimiser and initialisation on the fixed data and network of this test.
+fn run_with(threads: usize, base: TrainConfig) -> History {
     let mut opts = LoadOptions::new(9);
     opts.synthetic = SyntheticConfig { train: 900, test: 300, ..SyntheticConfig::default() };
     let data = drift_data::load(&DatasetSpec::Synthetic, &opts).expect("synthetic data");
@@ -18,10 +23,8 @@ fn run(threads: usize, loss: drift_train::LossMode, kernel: Kernel) -> History {
         seed: 9,
         batch_size: 100,
         train_size: Some(850), // last batch partial (50 rows)
-        loss,
-        kernel,
         threads,
-        ..TrainConfig::default()
+        ..base
     };
     let mut history = History::default();
     let summary = train(&config, &data, &mut history).expect("training runs");
@@ -54,6 +57,28 @@ fn one_and_two_threads_give_identical_bits_with_every_kernel() {
             );
         }
         assert!(one.records[3].train_loss < one.records[0].train_loss, "{loss}: it learns");
+    }
+}
+
+fn bits(h: &History) -> Vec<u32> {
+    h.final_params.as_ref().unwrap().layers.iter().flat_map(|l| l.w.iter().chain(&l.b)).map(|v| v.to_bits()).collect()
+}
+
+#[test]
+fn every_optimizer_and_init_gives_identical_bits_for_one_and_two_threads() {
+    let cases = [
+        (Optimizer::Momentum, Init::HeNormal, 0.05),
+        (Optimizer::Adam, Init::LecunNormal, 0.003),
+        (Optimizer::Adam, Init::GlorotUniform, 0.003),
+    ];
+    for (optimizer, init, lr) in cases {
+        let config = TrainConfig { optimizer, init, lr, ..TrainConfig::default() };
+        let (one, two) = (run_with(1, config.clone()), run_with(2, config));
+        assert_eq!(bits(&one), bits(&two), "{optimizer} {init}: parameters differ between 1 and 2 threads");
+        let losses =
+            |h: &History| h.records.iter().map(|r| (r.train_loss.to_bits(), r.test_loss.to_bits())).collect::<Vec<_>>();
+        assert_eq!(losses(&one), losses(&two), "{optimizer} {init}");
+        assert!(one.records[3].train_loss < one.records[0].train_loss, "{optimizer} {init}: it learns");
     }
 }
 

@@ -4,7 +4,7 @@
 use drift_data::rng::Stream;
 use drift_kernels::Kernel;
 use drift_train::reference::{loss_and_gradients, widen, RefLayer};
-use drift_train::{LossMode, Params, Workspace};
+use drift_train::{Init, LossMode, Params, Workspace};
 
 const SIZES: [usize; 4] = [6, 5, 4, 3];
 
@@ -18,7 +18,7 @@ fn batch(seed: u64, rows: usize) -> (Vec<f64>, Vec<u16>) {
 
 /// Random f64 parameters with non-zero biases (so that the bias gradients are exercised).
 fn layers(seed: u64) -> Vec<RefLayer> {
-    let mut layers = widen(&Params::init(&SIZES, seed, None));
+    let mut layers = widen(&Params::init(&SIZES, seed, Init::GlorotUniform, None));
     let mut rng = Stream::new(seed, "test/bias");
     for l in &mut layers {
         l.b.iter_mut().for_each(|b| *b = rng.uniform_range(-0.3, 0.3));
@@ -180,7 +180,7 @@ fn train_step_equals_gradients_then_sgd() {
         Kernel::available().into_iter().flat_map(|k| [(k, LossMode::KerasClipped), (k, LossMode::Logits)])
     {
         for (seed, rows) in [(11u64, 1usize), (12, 33), (13, 600)] {
-            let params = Params::init(&sizes, seed, None);
+            let params = Params::init(&sizes, seed, Init::GlorotUniform, None);
             let mut rng = Stream::new(seed, "test/step");
             let x: Vec<f32> = (0..rows * sizes[0]).map(|_| rng.uniform_f64() as f32).collect();
             let y: Vec<u16> = (0..rows).map(|_| rng.below(10) as u16).collect();

@@ -1,12 +1,13 @@
 //! A run stopped between two batches and continued from its checkpoint ends with the same bits
-//! as a run that never stopped: parameters, and every epoch's losses and accuracies.
+//! as a run that never stopped: parameters, and every epoch's losses and accuracies, with every
+//! optimiser (whose state travels in the checkpoint).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use drift_data::{synthetic::SyntheticConfig, DatasetSpec, LoadOptions};
 use drift_train::{
-    train, train_with, EpochRecord, LossMode, Observer, ObserverError, Params, RunStatus, RunSummary, TrainConfig,
-    TrainState,
+    train, train_with, EpochRecord, LossMode, Observer, ObserverError, Optimizer, Params, RunStatus, RunSummary,
+    TrainConfig, TrainState,
 };
 
 /// Keeps the records, the last checkpoint and the final parameters; raises `stop` after
@@ -51,9 +52,24 @@ fn stopping_anywhere_and_resuming_changes_no_bit() {
     let mut opts = LoadOptions::new(3);
     opts.synthetic = SyntheticConfig { train: 700, test: 200, ..SyntheticConfig::default() };
     let data = drift_data::load(&DatasetSpec::Synthetic, &opts).unwrap();
-    for loss in [LossMode::KerasClipped, LossMode::Logits] {
-        let config =
-            TrainConfig { width: 24, epochs: 4, seed: 3, batch_size: 64, threads: 2, loss, ..TrainConfig::default() };
+    let cases = [
+        (LossMode::KerasClipped, Optimizer::Sgd, 0.1),
+        (LossMode::Logits, Optimizer::Sgd, 0.1),
+        (LossMode::KerasClipped, Optimizer::Momentum, 0.05),
+        (LossMode::KerasClipped, Optimizer::Adam, 0.005),
+    ];
+    for (loss, optimizer, lr) in cases {
+        let config = TrainConfig {
+            width: 24,
+            epochs: 4,
+            seed: 3,
+            batch_size: 64,
+            threads: 2,
+            loss,
+            optimizer,
+            lr,
+            ..TrainConfig::default()
+        };
         let never = AtomicBool::new(false);
         let mut whole = recorder(&never, 0);
         train(&config, &data, &mut whole).unwrap();
@@ -66,6 +82,8 @@ fn stopping_anywhere_and_resuming_changes_no_bit() {
                 let mut part = recorder(&stop, at);
                 let summary = train_with(&config, &data, &mut part, state.take(), Some(&stop)).unwrap();
                 assert_eq!(summary.status, RunStatus::Interrupted);
+                let saved = part.checkpoint.as_ref().expect("a checkpoint at the stop");
+                assert_eq!(saved.optimizer.optimizer(), optimizer);
                 records.extend(part.records);
                 state = part.checkpoint;
             }
@@ -80,9 +98,26 @@ fn stopping_anywhere_and_resuming_changes_no_bit() {
             assert_eq!(
                 bits(rest.final_params.as_ref().unwrap()),
                 bits(whole.final_params.as_ref().unwrap()),
-                "{stops:?}"
+                "{optimizer} {stops:?}"
             );
-            assert_eq!(records, whole.records, "{stops:?}: no epoch duplicated or missing");
+            assert_eq!(records, whole.records, "{optimizer} {stops:?}: no epoch duplicated or missing");
+            assert!(whole.records[4].train_loss < whole.records[0].train_loss, "{optimizer}: it learns");
         }
     }
+}
+
+/// A checkpoint of one optimiser cannot continue a run of another (their ids differ too, but
+/// the trainer checks the state itself).
+#[test]
+fn a_checkpoint_of_another_optimizer_is_refused() {
+    let mut opts = LoadOptions::new(3);
+    opts.synthetic = SyntheticConfig { train: 200, test: 50, ..SyntheticConfig::default() };
+    let data = drift_data::load(&DatasetSpec::Synthetic, &opts).unwrap();
+    let config = TrainConfig { width: 8, epochs: 2, batch_size: 50, threads: 1, ..TrainConfig::default() };
+    let stop = AtomicBool::new(false);
+    let mut part = recorder(&stop, 2);
+    train_with(&config, &data, &mut part, None, Some(&stop)).unwrap();
+    let adam = TrainConfig { optimizer: Optimizer::Adam, ..config };
+    let e = train_with(&adam, &data, &mut recorder(&stop, 0), part.checkpoint, None).unwrap_err();
+    assert!(e.to_string().contains("holds sgd state, the run uses adam"), "{e}");
 }

@@ -89,6 +89,7 @@ pub fn run(width: i64, seed: u64, train: &[f64], dev: &[f64], cond: impl Fn(f64)
             kernel: "portable".into(),
             input: "raw".into(),
             input_sq_norm: 162.0,
+            optimizer: "sgd".into(),
             status: if divergence.is_some() { "diverged" } else { "completed" }.into(),
             epochs_done: epochs,
             min_train_loss: min_train,
