@@ -186,16 +186,19 @@ def main(criterion=CRITERION, out=OUT):
     stats = crit.get("analysis/statistics/W512")
     snap = crit.get("analysis/statistics+snapshot/W512")
     first = crit.get("analysis/first-snapshot/W512")
-    if epoch512 and stats and snap:
-        # The snapshot epoch's observer call computes the per-epoch statistics too.
-        share = snap[0] / epoch512[0]
-        first_text = (f"; a run's first snapshot, which encodes the index columns once, {first[0] * 1e3:.1f} ms"
-                      if first else "")
-        checks.append(("per-epoch statistics + one snapshot ≤ 5% of an epoch at W=512",
-                       f"{share:.1%} (an epoch's statistics alone {stats[0] * 1e3:.1f} ms = {stats[0] / epoch512[0]:.1%}; "
-                       f"with a snapshot {snap[0] * 1e3:.1f} ms{first_text}; the epoch {epoch512[0] * 1e3:.0f} ms)",
-                       share <= 0.05, None))
     spectrum = crit.get("analysis/spectrum/W512")
+    if epoch512 and stats and snap:
+        # The snapshot epoch's observer call computes the per-epoch statistics too, and the
+        # spectrum, which has a budget of its own (below).
+        spectral = spectrum[0] if spectrum else 0.0
+        share = (snap[0] - spectral) / epoch512[0]
+        first_text = (f"; a run's first snapshot, which encodes the index columns and W0's spectrum once, "
+                      f"{first[0] * 1e3:.1f} ms" if first else "")
+        checks.append(("per-epoch statistics + one snapshot, its spectrum aside, ≤ 5% of an epoch at W=512",
+                       f"{share:.1%} (an epoch's statistics alone {stats[0] * 1e3:.1f} ms = {stats[0] / epoch512[0]:.1%}; "
+                       f"with a snapshot {snap[0] * 1e3:.1f} ms = {snap[0] / epoch512[0]:.1%} including its spectrum"
+                       f"{first_text}; the epoch {epoch512[0] * 1e3:.0f} ms)",
+                       share <= 0.05, None))
     if epoch512 and spectrum:
         share = spectrum[0] / epoch512[0]
         checks.append(("spectrum of one snapshot (singular values of ΔW and W, all layers) ≤ 10% of an epoch at W=512",

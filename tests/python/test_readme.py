@@ -65,3 +65,12 @@ def test_readme_examples_compute_the_runs_numbers(synthetic_run, tmp_path, monke
         assert abs(rel - np.linalg.norm(w - w0) / np.linalg.norm(w0)) <= 1e-6 * rel, (layer, rel)
         assert abs(mean_abs - np.abs(w - w0).mean()) <= 1e-6 * mean_abs, (layer, mean_abs)
     assert "rel_change" in printed
+
+    # DuckDB: the stable rank and top-10 share of ΔW per layer at the last snapshot, from NumPy's
+    # singular values of the two snapshots.
+    assert [layer for layer, _, _ in names["ranks"]] == [1, 2, 3]
+    for layer, rank, top10 in names["ranks"]:
+        sigma = np.linalg.svd(snapshot(synthetic_run, epochs, layer) - snapshot(synthetic_run, 0, layer), compute_uv=False)
+        energy = np.sum(sigma ** 2)
+        assert abs(rank - energy / sigma[0] ** 2) <= 1e-6 * rank, (layer, rank)
+        assert abs(top10 - np.sum(sigma[:10] ** 2) / energy) <= 1e-6, (layer, top10)

@@ -414,22 +414,12 @@ pub struct Matrix {
     pub values: Vec<f32>,
 }
 
-/// The weight matrix of `layer` in the snapshot file at `path`.
+/// The weight matrix of `layer` in the snapshot file at `path` (0 × 0 if it has no such layer).
 pub fn read_weight_matrix(path: &Path, layer: i32) -> Result<Matrix, AnalysisError> {
-    let c = Columns::read(path)?;
-    let (layers, kinds, rows, cols, w) = (
-        c.i32_required("layer")?,
-        c.strings_required("kind")?,
-        c.i32_required("row")?,
-        c.i32_required("col")?,
-        c.f32("w")?,
-    );
-    let pick: Vec<usize> = (0..w.len()).filter(|&i| layers[i] == layer && kinds[i] == "weight").collect();
-    let n_rows = pick.iter().map(|&i| rows[i] + 1).max().unwrap_or(0) as usize;
-    let n_cols = pick.iter().map(|&i| cols[i] + 1).max().unwrap_or(0) as usize;
-    let mut values = vec![f32::NAN; n_rows * n_cols];
-    for &i in &pick {
-        values[rows[i] as usize * n_cols + cols[i] as usize] = w[i];
-    }
-    Ok(Matrix { rows: n_rows, cols: n_cols, values })
+    let mut params = read_snapshot(path)?;
+    let index = usize::try_from(layer - 1).ok().filter(|&i| i < params.layers.len());
+    Ok(match index.map(|i| params.layers.swap_remove(i)) {
+        Some(l) => Matrix { rows: l.fan_out, cols: l.fan_in, values: l.w },
+        None => Matrix { rows: 0, cols: 0, values: Vec::new() },
+    })
 }

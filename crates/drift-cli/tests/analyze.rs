@@ -67,7 +67,7 @@ fn analyze_writes_the_bytes_training_wrote() {
         // Glorot limit, so no weight is clamped into an edge bin.
         let first = t.conditional.iter().find(|r| r.layer == 1 && r.bin == 0).unwrap();
         let range = match name {
-            "he" => 2.0 * (2.0f64 / 784.0).sqrt() / 0.87962566103423978,
+            "he" => 2.0 * (2.0f64 / 784.0).sqrt() / 0.879_625_661_034_239_8,
             _ => (6.0f64 / (784.0 + 24.0)).sqrt(),
         };
         assert!((first.w0_lo + range).abs() < 1e-12, "{name}: {first:?}");
