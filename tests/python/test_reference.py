@@ -141,6 +141,12 @@ def test_numpy_replay_matches_drift(tmp_path, cache_dir, mode, optimizer):
     xt = xt.astype(np.float64)
     yt = read_idx(data / "t10k-labels-idx1-ubyte").astype(np.int64)
 
+    # runs.parquet names the optimiser and exactly the hyper-parameters it has (the defaults).
+    run = pl.read_parquet(out / "runs.parquet").row(0, named=True)
+    want = {"sgd": {}, "momentum": {"momentum": 0.9}, "adam": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-7}}[optimizer]
+    assert run["optimizer"] == optimizer
+    assert {k: run[k] for k in ("momentum", "beta1", "beta2", "eps") if run[k] is not None} == want
+
     layers = load_params(out / "snapshots" / "epoch=000000.parquet")
     history = pl.read_parquet(out / "history.parquet").sort("epoch")
     test0, _, _ = loss_and_grad(forward(layers, xt)[-1], yt, mode)

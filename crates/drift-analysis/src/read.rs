@@ -145,6 +145,10 @@ fn read_runs_row(path: &Path) -> Result<(String, RunRow), AnalysisError> {
             message: format!("{} rows, expected 1", ids.len()),
         });
     }
+    // Absent in files written before there were other optimisers (SGD has none of them).
+    let hyper = |name: &str| -> Result<Option<f64>, AnalysisError> {
+        Ok(if c.has(name) { c.f64(name)?.remove(0) } else { None })
+    };
     let row = RunRow {
         dataset: c.strings_required("dataset")?.remove(0),
         train_size: c.i64("train_size")?[0],
@@ -165,6 +169,10 @@ fn read_runs_row(path: &Path) -> Result<(String, RunRow), AnalysisError> {
         input_sq_norm: c.f64_required("input_sq_norm")?[0],
         // Written before there were other optimisers: SGD.
         optimizer: if c.has("optimizer") { c.strings_required("optimizer")?.remove(0) } else { "sgd".into() },
+        momentum: hyper("momentum")?,
+        beta1: hyper("beta1")?,
+        beta2: hyper("beta2")?,
+        eps: hyper("eps")?,
         status: c.strings_required("status")?.remove(0),
         epochs_done: c.i32_required("epochs_done")?[0],
         min_train_loss: c.f64_required("min_train_loss")?[0],

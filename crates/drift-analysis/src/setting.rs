@@ -23,6 +23,8 @@ pub struct Setting {
     pub batch_size: i64,
     pub depth: i64,
     pub optimizer: String,
+    /// The optimiser's hyper-parameters as a reader names them (`μ 0.9`; empty for SGD).
+    pub hyper_parameters: String,
     pub init: String,
 }
 
@@ -44,6 +46,7 @@ impl Setting {
             batch_size: r.batch_size,
             depth: r.depth,
             optimizer: r.optimizer.clone(),
+            hyper_parameters: hyper_parameters(&r.optimizer, [r.momentum, r.beta1, r.beta2, r.eps]),
             init: r.init.clone(),
         }
     }
@@ -60,13 +63,24 @@ impl Setting {
             name = format!("{name} ({}ed)", self.input);
         }
         if self.optimizer != STUDY_OPTIMIZER {
-            name = format!("{name}, {}", self.optimizer);
+            name = format!("{name}, {} ({})", self.optimizer, self.hyper_parameters);
         }
         if self.init != STUDY_INIT {
             name = format!("{name}, {} init", self.init);
         }
         name
     }
+}
+
+/// `μ 0.9` or `β1 0.9, β2 0.999, ε 1e-7`: the hyper-parameters `[momentum, beta1, beta2, eps]`
+/// that are set, with their symbols.
+fn hyper_parameters(optimizer: &str, values: [Option<f64>; 4]) -> String {
+    let symbols = ["μ", "β1", "β2", "ε"];
+    let set: Vec<String> = symbols.iter().zip(values).filter_map(|(s, v)| Some(format!("{s} {}", v?))).collect();
+    if set.is_empty() && optimizer != STUDY_OPTIMIZER {
+        return "defaults".into();
+    }
+    set.join(", ")
 }
 
 /// The learning rates of some runs, ascending and distinct.
@@ -145,7 +159,10 @@ pub fn by_setting<'a>(runs: &[&'a RunTables]) -> Vec<SettingRuns<'a>> {
                 departures.push("synthetic data, not the study's data sets".into());
             }
             if setting.optimizer != STUDY_OPTIMIZER {
-                departures.push(format!("optimiser {} (the study: plain SGD)", setting.optimizer));
+                departures.push(format!(
+                    "optimiser {} with {} (the study: plain SGD)",
+                    setting.optimizer, setting.hyper_parameters
+                ));
             }
             if setting.init != STUDY_INIT {
                 departures.push(format!("initialisation {} (the study: {STUDY_INIT})", setting.init));

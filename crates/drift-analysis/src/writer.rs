@@ -5,7 +5,9 @@ use std::fs;
 use rayon::prelude::*;
 
 use drift_data::Dataset;
-use drift_train::{EpochRecord, Observer, ObserverError, Params, RunStatus, RunSummary, TrainConfig, TrainState};
+use drift_train::{
+    EpochRecord, Observer, ObserverError, Params, RunStatus, RunSummary, TrainConfig, TrainState, UpdateRule,
+};
 
 use crate::analyze::{initial_spectra, snapshot_rows, SnapshotRows};
 use crate::deviation::{deviation_rows, Bins};
@@ -37,6 +39,12 @@ impl RunMeta {
     /// `train_size` is the number of training samples used; `data_key` tells data sets of one
     /// name apart (the generator of a synthetic set) and enters the run id.
     pub fn new(config: &TrainConfig, data: &Dataset, train_size: usize, data_key: &str) -> RunMeta {
+        // The columns of the hyper-parameters the optimiser has.
+        let (momentum, beta1, beta2, eps) = match config.update_rule() {
+            UpdateRule::Sgd { .. } => (None, None, None, None),
+            UpdateRule::Momentum { momentum, .. } => (Some(momentum), None, None, None),
+            UpdateRule::Adam { beta1, beta2, eps, .. } => (None, Some(beta1), Some(beta2), Some(eps)),
+        };
         let result_keys =
             config.result_keys(train_size, data_key).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         RunMeta {
@@ -62,6 +70,10 @@ impl RunMeta {
                 input: config.input.to_string(),
                 input_sq_norm: data.train.mean_sq_norm(train_size),
                 optimizer: config.optimizer.to_string(),
+                momentum,
+                beta1,
+                beta2,
+                eps,
                 status: "interrupted".into(),
                 epochs_done: 0,
                 min_train_loss: f64::NAN,
