@@ -13,7 +13,7 @@ EXPECTED = {
     "runs.parquet": {
         "run_id": STR, "dataset": STR, "train_size": I64, "test_size": I64, "input_dim": I64, "classes": I64,
         "width": I64, "depth": I64, "seed": U64, "lr": F64, "batch_size": I64, "epochs": I32, "loss_mode": STR,
-        "init": STR, "mask": STR, "kernel": STR, "input": STR, "input_sq_norm": F64, "optimizer": STR, "momentum": F64, "beta1": F64, "beta2": F64, "eps": F64, "status": STR, "epochs_done": I32, "min_train_loss": F64,
+        "init": STR, "mask": STR, "kernel": STR, "input": STR, "input_sq_norm": F64, "optimizer": STR, "momentum": F64, "beta1": F64, "beta2": F64, "eps": F64, "target_loss": F64, "status": STR, "epochs_done": I32, "min_train_loss": F64,
         "epoch_min_train_loss": I32, "min_test_loss": F64, "epoch_min_test_loss": I32, "divergence_epoch": I32,
         "wall_seconds": F64,
     },

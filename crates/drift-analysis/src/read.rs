@@ -145,7 +145,8 @@ fn read_runs_row(path: &Path) -> Result<(String, RunRow), AnalysisError> {
             message: format!("{} rows, expected 1", ids.len()),
         });
     }
-    // Absent in files written before there were other optimisers (SGD has none of them).
+    // Absent in files written before there were other optimisers (SGD has none of them) or
+    // target losses.
     let hyper = |name: &str| -> Result<Option<f64>, AnalysisError> {
         Ok(if c.has(name) { c.f64(name)?.remove(0) } else { None })
     };
@@ -173,6 +174,7 @@ fn read_runs_row(path: &Path) -> Result<(String, RunRow), AnalysisError> {
         beta1: hyper("beta1")?,
         beta2: hyper("beta2")?,
         eps: hyper("eps")?,
+        target_loss: hyper("target_loss")?,
         status: c.strings_required("status")?.remove(0),
         epochs_done: c.i32_required("epochs_done")?[0],
         min_train_loss: c.f64_required("min_train_loss")?[0],

@@ -74,6 +74,7 @@ impl RunMeta {
                 beta1,
                 beta2,
                 eps,
+                target_loss: config.target_loss,
                 status: "interrupted".into(),
                 epochs_done: 0,
                 min_train_loss: f64::NAN,

@@ -189,9 +189,9 @@ fn doc_columns(doc: &str) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
-/// The documented metadata keys of a run with `optimizer`: those of every file, and those of
-/// snapshots only.
-fn doc_metadata_keys(doc: &str, optimizer: Optimizer) -> (Vec<String>, Vec<String>) {
+/// The documented metadata keys of a run with `optimizer`, trained to a target loss or not: those
+/// of every file, and those of snapshots only.
+fn doc_metadata_keys(doc: &str, optimizer: Optimizer, to_target: bool) -> (Vec<String>, Vec<String>) {
     let found = tables(doc, METADATA_HEADER);
     assert_eq!(found.len(), 1, "docs/format.md: one metadata table with the header {METADATA_HEADER}");
     let (mut all, mut snapshots) = (Vec::new(), Vec::new());
@@ -200,6 +200,11 @@ fn doc_metadata_keys(doc: &str, optimizer: Optimizer) -> (Vec<String>, Vec<Strin
         match row[1].as_str() {
             "all" => all.push(key),
             "snapshots" => snapshots.push(key),
+            "runs with a target loss" => {
+                if to_target {
+                    all.push(key);
+                }
+            }
             list => {
                 let names: Vec<Optimizer> =
                     list.split(", ").map(|n| n.parse()).collect::<Result<_, _>>().unwrap_or_else(|e| {
@@ -217,10 +222,10 @@ fn doc_metadata_keys(doc: &str, optimizer: Optimizer) -> (Vec<String>, Vec<Strin
     (all, snapshots)
 }
 
-/// The metadata keys the code writes into every file of a run with `optimizer`: the run id,
-/// then the result keys.
-fn code_metadata_keys(optimizer: Optimizer) -> Vec<String> {
-    let keys = TrainConfig { optimizer, ..TrainConfig::default() }.result_keys(1, "");
+/// The metadata keys the code writes into every file of a run with `optimizer` and `target_loss`:
+/// the run id, then the result keys.
+fn code_metadata_keys(optimizer: Optimizer, target_loss: Option<f64>) -> Vec<String> {
+    let keys = TrainConfig { optimizer, target_loss, ..TrainConfig::default() }.result_keys(1, "");
     std::iter::once("drift.run_id".to_string()).chain(keys.iter().map(|(k, _)| format!("drift.{k}"))).collect()
 }
 
@@ -256,13 +261,15 @@ fn the_type_table_spells_each_arrow_type_of_the_tables() {
 #[test]
 fn the_metadata_keys_are_the_result_keys() {
     for optimizer in Optimizer::ALL {
-        let (all, snapshots) = doc_metadata_keys(&doc(), optimizer);
-        assert_eq!(
-            all,
-            code_metadata_keys(optimizer),
-            "docs/format.md: the keys of every file of {optimizer}, in order"
-        );
-        assert_eq!(snapshots, ["drift.epoch"], "docs/format.md: the keys of snapshots only");
+        for target_loss in [None, Some(0.1)] {
+            let (all, snapshots) = doc_metadata_keys(&doc(), optimizer, target_loss.is_some());
+            assert_eq!(
+                all,
+                code_metadata_keys(optimizer, target_loss),
+                "docs/format.md: the keys of every file of {optimizer}, target loss {target_loss:?}, in order"
+            );
+            assert_eq!(snapshots, ["drift.epoch"], "docs/format.md: the keys of snapshots only");
+        }
     }
 }
 
@@ -334,7 +341,7 @@ fn the_files_a_run_writes_are_as_documented() {
 
     let doc = doc();
     let documented = doc_columns(&doc);
-    let (doc_keys, doc_snapshot_keys) = doc_metadata_keys(&doc, config.optimizer);
+    let (doc_keys, doc_snapshot_keys) = doc_metadata_keys(&doc, config.optimizer, config.target_loss.is_some());
     let mut files: Vec<String> = Vec::new();
     for entry in fs::read_dir(&dir).unwrap().chain(fs::read_dir(dir.join("snapshots")).unwrap()) {
         let path = entry.unwrap().path();

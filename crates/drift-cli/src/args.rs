@@ -94,6 +94,10 @@ pub struct TrainArgs {
     /// Adam's ε, positive (Keras's default; PyTorch's is 1e-8)  [default: 1e-7]
     #[arg(long)]
     pub eps: Option<f64>,
+    /// Stop at the end of the first epoch whose train loss is at or below this (--epochs is then
+    /// the most a run trains)
+    #[arg(long)]
+    pub target_loss: Option<f64>,
     /// Letter drawn as zeros into the hidden→hidden matrix before training.
     #[arg(long)]
     pub mask: Option<String>,
@@ -136,6 +140,7 @@ impl TrainArgs {
             beta1: self.beta1,
             beta2: self.beta2,
             eps: self.eps,
+            target_loss: self.target_loss,
             mask: self.mask.clone(),
             snapshots: self.snapshots.clone(),
             kernel: self.kernel.clone(),
@@ -158,7 +163,7 @@ pub struct SweepArgs {
     /// Skip finished runs and restart unfinished ones.
     #[arg(long)]
     pub resume: bool,
-    /// Runs trained at the same time (0: one per core, each on one thread)  [default: 0]
+    /// Runs trained at the same time (0: one per core, each on one thread)
     #[arg(long, default_value_t = 0)]
     pub jobs: usize,
 }
@@ -186,13 +191,13 @@ pub struct FiguresArgs {
 
 #[derive(Args, Debug)]
 pub struct ReproduceArgs {
-    /// quick | full | a sweep file
+    /// quick | regimes | optimizers | full | a sweep file
     #[arg(long, default_value = "quick")]
     pub profile: String,
     /// Output folder  [default: results/<profile>]
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Runs trained at the same time (0: one per core)  [default: 0]
+    /// Runs trained at the same time (0: one per core)
     #[arg(long, default_value_t = 0)]
     pub jobs: usize,
 }

@@ -247,6 +247,8 @@ fn bad_options_name_the_option() {
         (&["--beta1=-0.1"][..], "--beta1: must be in [0, 1)"),
         (&["--optimizer", "momentum", "--momentum", "1"][..], "--momentum: must be in [0, 1), got 1"),
         (&["--eps", "0"][..], "--eps: must be a positive finite number"),
+        (&["--target-loss", "0"][..], "--target-loss: must be a positive finite number, got 0"),
+        (&["--target-loss", "inf"][..], "--target-loss: must be a positive finite number"),
     ] {
         let output = case.drift(args);
         let stderr = String::from_utf8_lossy(&output.stderr);

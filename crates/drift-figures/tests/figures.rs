@@ -348,6 +348,7 @@ fn run(width: i64, lr: f64, seed: u64, train: &[f64]) -> RunTables {
             beta1: None,
             beta2: None,
             eps: None,
+            target_loss: None,
             status: "completed".into(),
             epochs_done: train.len() as i32 - 1,
             min_train_loss: min,

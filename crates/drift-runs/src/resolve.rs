@@ -141,6 +141,7 @@ pub fn resolve(keys: RunKeys) -> Result<Resolved, Error> {
         beta1: keys.beta1.unwrap_or(defaults.beta1),
         beta2: keys.beta2.unwrap_or(defaults.beta2),
         eps: keys.eps.unwrap_or(defaults.eps),
+        target_loss: keys.target_loss,
         mask,
         kernel: parse_or("kernel", &keys.kernel, defaults.kernel)?,
         threads,

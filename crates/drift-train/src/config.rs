@@ -50,6 +50,10 @@ pub struct TrainConfig {
     pub beta2: f64,
     /// Adam's ε, added to √v (Keras's 1e-7; PyTorch's is 1e-8).
     pub eps: f64,
+    /// Stop at the end of the first epoch whose train loss (Keras's epoch mean) is at or below
+    /// this value (`None`: train all `epochs`), so that runs of different optimisers or widths
+    /// can end at the same loss.
+    pub target_loss: Option<f64>,
     /// Letter drawn as zeros into the hidden→hidden matrix before training (`None`: no mask).
     pub mask: Option<char>,
     /// GEMM implementation (`auto`: the best this CPU has). Its arithmetic class goes into the
@@ -79,6 +83,7 @@ impl Default for TrainConfig {
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-7,
+            target_loss: None,
             mask: None,
             kernel: Kernel::Auto,
             threads: 0,
@@ -126,6 +131,11 @@ impl TrainConfig {
         if !(self.eps.is_finite() && self.eps > 0.0) {
             return err("eps", format!("must be a positive finite number, got {}", self.eps));
         }
+        if let Some(target) = self.target_loss {
+            if !(target.is_finite() && target > 0.0) {
+                return err("target-loss", format!("must be a positive finite number, got {target}"));
+            }
+        }
         if self.train_size == Some(0) {
             return err("train-size", "must be at least 1".into());
         }
@@ -148,7 +158,8 @@ impl TrainConfig {
     /// number of samples and `data` describes the data (for synthetic sets, its generator).
     /// The optimiser's keys come last and only for momentum (`optimizer`, `momentum`) and Adam
     /// (`optimizer`, `beta1`, `beta2`, `eps`): an SGD run has the keys, and so the id, it had
-    /// before there were other optimisers, and unused hyper-parameters never split an id.
+    /// before there were other optimisers, and unused hyper-parameters never split an id. The
+    /// target loss, likewise, is a key only when it is set.
     pub fn result_keys(&self, train_size: usize, data: &str) -> Vec<(&'static str, String)> {
         let mut keys = vec![
             ("format", FORMAT_VERSION.to_string()),
@@ -179,7 +190,15 @@ impl TrainConfig {
                 ("eps", eps.to_string()),
             ]),
         }
+        if let Some(target) = self.target_loss {
+            keys.push(("target_loss", target.to_string()));
+        }
         keys
+    }
+
+    /// Whether an epoch that ended at `train_loss` ends the run (its target loss is reached).
+    pub fn reaches_target(&self, train_loss: f64) -> bool {
+        self.target_loss.is_some_and(|target| train_loss <= target)
     }
 
     /// The optimiser with the hyper-parameters it uses.
@@ -287,6 +306,21 @@ mod tests {
         assert_eq!(distinct.len(), ids.len(), "{ids:?}");
         assert_eq!(id(&momentum), id(&TrainConfig { beta1: 0.5, eps: 1.0, ..momentum.clone() }));
         assert_eq!(id(&adam), id(&TrainConfig { momentum: 0.5, ..adam.clone() }));
+    }
+
+    /// A target loss splits the id only when set, so runs without one keep theirs.
+    #[test]
+    fn target_loss_is_a_key_only_when_set() {
+        let id = |c: &TrainConfig| c.run_id(60_000, "");
+        let sgd = TrainConfig { width: 256, epochs: 5, kernel: Kernel::Portable, ..TrainConfig::default() };
+        let at = |t| TrainConfig { target_loss: Some(t), ..sgd.clone() };
+        assert_eq!(id(&sgd), "956802e1f981d61e");
+        assert_ne!(id(&at(0.1)), id(&sgd));
+        assert_ne!(id(&at(0.1)), id(&at(0.2)));
+        assert!(at(0.1).reaches_target(0.1) && !at(0.1).reaches_target(0.1000001) && !sgd.reaches_target(0.0));
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            assert_eq!(at(bad).validate().unwrap_err().key, "target-loss");
+        }
     }
 
     #[test]

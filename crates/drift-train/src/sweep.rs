@@ -60,6 +60,8 @@ pub struct RunKeys {
     pub beta1: Option<f64>,
     pub beta2: Option<f64>,
     pub eps: Option<f64>,
+    /// Stop at the first epoch whose train loss is at or below this.
+    pub target_loss: Option<f64>,
     pub mask: Option<String>,
     pub snapshots: Option<String>,
     pub kernel: Option<String>,
@@ -94,6 +96,7 @@ impl RunKeys {
             beta1: self.beta1.or(base.beta1),
             beta2: self.beta2.or(base.beta2),
             eps: self.eps.or(base.eps),
+            target_loss: self.target_loss.or(base.target_loss),
             mask: self.mask.or(base.mask),
             snapshots: self.snapshots.or(base.snapshots),
             kernel: self.kernel.or(base.kernel),

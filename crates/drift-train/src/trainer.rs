@@ -411,7 +411,9 @@ fn run(
         state.epochs_done = epoch;
         (state.batch, state.loss_sum, state.correct, state.seen) = (0, 0.0, 0, 0);
         state.wall_seconds = wall(&started);
-        if status == RunStatus::Diverged {
+        // A run that ends here writes no checkpoint of this epoch: resumed after a crash, it
+        // repeats the epoch from the last one and ends at the same bits.
+        if status == RunStatus::Diverged || config.reaches_target(record.train_loss) {
             break;
         }
         observed(observer.checkpoint(&state))?;

@@ -121,3 +121,50 @@ fn a_checkpoint_of_another_optimizer_is_refused() {
     let e = train_with(&adam, &data, &mut recorder(&stop, 0), part.checkpoint, None).unwrap_err();
     assert!(e.to_string().contains("holds sgd state, the run uses adam"), "{e}");
 }
+
+/// With a target loss the run ends at the first epoch whose train loss reaches it, with the
+/// parameters a run of that many epochs has. It writes no checkpoint of that epoch, so a crash
+/// before its tables are written resumes from the epoch before and ends at the same bits.
+#[test]
+fn a_target_loss_ends_the_run_at_the_first_epoch_reaching_it() {
+    let mut opts = LoadOptions::new(3);
+    opts.synthetic = SyntheticConfig { train: 700, test: 200, ..SyntheticConfig::default() };
+    let data = drift_data::load(&DatasetSpec::Synthetic, &opts).unwrap();
+    let bits =
+        |p: &Params| p.layers.iter().flat_map(|l| l.w.iter().chain(&l.b).map(|v| v.to_bits())).collect::<Vec<_>>();
+    for (optimizer, lr) in [(Optimizer::Sgd, 0.1), (Optimizer::Adam, 0.005)] {
+        let config = TrainConfig {
+            width: 24,
+            epochs: 6,
+            seed: 3,
+            batch_size: 64,
+            threads: 2,
+            optimizer,
+            lr,
+            ..TrainConfig::default()
+        };
+        let never = AtomicBool::new(false);
+        let mut whole = recorder(&never, 0);
+        train(&config, &data, &mut whole).unwrap();
+        let losses: Vec<f64> = whole.records.iter().map(|r| r.train_loss).collect();
+        // The loss of epoch 3 as the target: reached exactly there (or before, if it was lower).
+        let target = losses[3];
+        let expected = (1..=6).find(|&e| losses[e] <= target).unwrap() as u32;
+        let to_target = TrainConfig { target_loss: Some(target), ..config.clone() };
+        let mut reached = recorder(&never, 0);
+        let summary = train(&to_target, &data, &mut reached).unwrap();
+        assert_eq!((summary.status, summary.epochs_done), (RunStatus::Completed, expected), "{optimizer}");
+        assert_eq!(reached.records[..], whole.records[..=expected as usize], "{optimizer}");
+        let mut short = recorder(&never, 0);
+        train(&TrainConfig { epochs: expected, ..config.clone() }, &data, &mut short).unwrap();
+        assert_eq!(bits(reached.final_params.as_ref().unwrap()), bits(short.final_params.as_ref().unwrap()));
+        // Its last checkpoint is of the epoch before the one that ended it.
+        let last = reached.checkpoint.take().expect("checkpoints");
+        assert_eq!(last.epochs_done, expected - 1, "{optimizer}");
+        let mut resumed = recorder(&never, 0);
+        let summary = train_with(&to_target, &data, &mut resumed, Some(last), None).unwrap();
+        assert_eq!(summary.epochs_done, expected);
+        assert_eq!(resumed.records[..], whole.records[expected as usize..=expected as usize]);
+        assert_eq!(bits(resumed.final_params.as_ref().unwrap()), bits(short.final_params.as_ref().unwrap()));
+    }
+}

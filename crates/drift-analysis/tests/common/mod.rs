@@ -94,6 +94,7 @@ pub fn run(width: i64, seed: u64, train: &[f64], dev: &[f64], cond: impl Fn(f64)
             beta1: None,
             beta2: None,
             eps: None,
+            target_loss: None,
             status: if divergence.is_some() { "diverged" } else { "completed" }.into(),
             epochs_done: epochs,
             min_train_loss: min_train,
