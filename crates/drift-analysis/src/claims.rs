@@ -326,7 +326,7 @@ pub struct BinShape {
 
 /// The [`BinShape`] of a run's last snapshot; `None` when it lacks populated bins or bins in
 /// the centre or at the edges.
-fn bin_shape(run: &RunTables) -> Option<BinShape> {
+pub(crate) fn bin_shape(run: &RunTables) -> Option<BinShape> {
     let rows = last_conditional(run);
     let limit = -rows.iter().map(|c| c.w0_lo).fold(f64::INFINITY, f64::min);
     let (mut ratio_peak, mut ratio_median, mut outer, mut central) = (vec![], vec![], vec![], vec![]);
@@ -401,7 +401,7 @@ pub struct BinCorrelation {
 }
 
 /// The sign and size correlations of one run, over at least four populated bins.
-fn bin_correlation(run: &RunTables) -> Option<BinCorrelation> {
+pub(crate) fn bin_correlation(run: &RunTables) -> Option<BinCorrelation> {
     let points: Vec<(f64, f64, f64)> =
         populated(last_conditional(run)).iter().filter_map(|c| Some((bin_centre(c), c.mean_dw?, c.std_dw?))).collect();
     if points.len() < 4 {

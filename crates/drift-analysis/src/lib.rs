@@ -20,6 +20,7 @@ pub mod claims;
 mod deviation;
 pub mod layout;
 mod onset;
+pub mod optimizers;
 mod parquet_file;
 pub mod query;
 pub mod read;

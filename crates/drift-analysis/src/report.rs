@@ -7,6 +7,7 @@ use crate::claims::{
     ClaimResult, Evidence, EvolutionEvidence, MaskEvidence, MomentsEvidence, RegimeMap, RegimesEvidence, Verdict,
     WVsW0Evidence, WidthEvidence,
 };
+use crate::optimizers::{MatchedRun, OptimizerComparison, OptimizerRuns, NEAR};
 use crate::query::{MIN_BIN_COUNT, VISIBLE};
 use crate::read::RunTables;
 use crate::regimes::{PhaseMap, Regime, COINCIDENT_SHARE, JUMP_WINDOW};
@@ -34,6 +35,12 @@ pub struct Section<'a> {
     pub figures: Vec<FigureLink>,
 }
 
+/// An optimiser comparison ([`crate::optimizers`]) and its figure, F9.
+pub struct OptimizerSection {
+    pub comparison: OptimizerComparison,
+    pub figure: Option<FigureLink>,
+}
+
 /// Everything a report says.
 pub struct Report<'a> {
     pub title: String,
@@ -43,6 +50,9 @@ pub struct Report<'a> {
     /// The onset comparison across settings: verdict and evidence lines (see
     /// [`crate::claims::check_onset`]); `None` when the report has fewer than two settings.
     pub onset: Option<(String, Vec<String>)>,
+    /// The optimisers compared at matched train loss ([`crate::optimizers`]), one comparison per
+    /// kind of data and training that has two or more.
+    pub optimizers: Vec<OptimizerSection>,
     /// How the report was produced (the command line).
     pub command: String,
 }
@@ -122,6 +132,13 @@ pub fn render(report: &Report) -> String {
         );
         let _ = writeln!(out, "**{verdict}.**\n");
         write_evidence(&mut out, evidence);
+    }
+    for section in &report.optimizers {
+        let _ = writeln!(out, "## Optimisers at matched train loss: {}\n", section.comparison.data);
+        write_evidence(&mut out, &optimizer_lines(&section.comparison));
+        if let Some(f) = &section.figure {
+            let _ = writeln!(out, "![{}]({})\n\n*{}*\n", f.id, f.path, f.caption);
+        }
     }
     for s in &report.sections {
         let _ = writeln!(out, "## {}\n", s.name);
@@ -450,5 +467,88 @@ fn width_lines(e: &WidthEvidence) -> Vec<String> {
         lines.push(format!("| ≤ {} | {} | {} |", l.level, cells.join("; "), or_undefined(l.rho)));
     }
     lines.push(slope_line);
+    lines
+}
+
+/// An optimiser as the report names it: `momentum (μ 0.9, lr 0.01)`.
+fn optimizer_name(o: &OptimizerRuns) -> String {
+    if o.hyper_parameters.is_empty() {
+        format!("{} (lr {})", o.optimizer, o.lr)
+    } else {
+        format!("{} ({}, lr {})", o.optimizer, o.hyper_parameters, o.lr)
+    }
+}
+
+/// The optimiser comparison: the question, the rule, a verdict per optimiser, then per width
+/// and optimiser the medians over seeds at the target loss.
+fn optimizer_lines(c: &OptimizerComparison) -> Vec<String> {
+    let mut lines = vec![
+        format!("*The question:* does an optimiser other than the study's SGD stay as near its initial weights? Every run trains until its train loss is at most {} and is compared at that epoch, where its last snapshot is.", c.target),
+        format!("*The rule, fixed before these runs:* an optimiser stays near its initial weights when, at every width, the median over seeds of the hidden→hidden rel_change ‖ΔW‖_F / ‖W0‖_F at the target is at most {NEAR}: the initial weights are still the larger part of W."),
+    ];
+    for o in &c.optimizers {
+        let rel = o.median(|r| Some(r.rel_change));
+        let largest = rel.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1));
+        let line = match (o.stays_near(), largest) {
+            (Some(true), Some((w, v))) => {
+                format!("stays near its initial weights at every width (largest median rel_change {v:.3}, at W = {w})")
+            }
+            (Some(false), _) => {
+                let far: Vec<String> = o.far_widths().iter().map(|(w, v)| format!("{v:.3} at W = {w}")).collect();
+                format!("does **not** stay near its initial weights: median rel_change {}", far.join(", "))
+            }
+            _ => "no run reached the target loss: not testable".into(),
+        };
+        lines.push(format!("- **{}**: {line}.", optimizer_name(o)));
+    }
+    lines.push("Medians over seeds at the target loss; `×` is the ratio to SGD's median at the same width. Stable rank ‖ΔW‖²_F / ‖ΔW‖²₂ of the hidden→hidden change (W0's in brackets); claims 3 and 4 as their checks compute them per run (each optimiser's own verdicts are in its section).".into());
+    lines.push("| width | optimiser | runs | epochs to target | mean \\|Δw\\| | rel_change | stable rank of ΔW (W0) | top-1 share | claim 3: \\|mode\\| / std | claim 3: \\|skew\\| outer / central | claim 4: ρ(w_i, mean Δw) | claim 4: ρ(\\|w_i\\|, rms Δw) |".into());
+    lines.push("|---|---|---|---|---|---|---|---|---|---|---|---|".into());
+    let widths: std::collections::BTreeSet<i64> = c.optimizers.iter().flat_map(|o| o.by_width().into_keys()).collect();
+    for w in widths {
+        for o in &c.optimizers {
+            let groups = o.by_width();
+            let Some(runs) = groups.get(&w) else { continue };
+            let at = |f: &dyn Fn(&MatchedRun) -> Option<f64>| {
+                upper_median(&runs.iter().filter_map(|r| f(r)).collect::<Vec<_>>())
+            };
+            let value = |v: Option<f64>, digits: usize| v.map_or("–".into(), |v| format!("{v:.digits$}"));
+            let ratio = |f: fn(&MatchedRun) -> Option<f64>| {
+                let r = c.ratio_to_sgd(o, f).and_then(|r| r.into_iter().find(|p| p.0 == w).map(|p| p.1));
+                match r {
+                    Some(r) if o.optimizer != crate::setting::STUDY_OPTIMIZER => format!(" (×{r:.2})"),
+                    _ => String::new(),
+                }
+            };
+            let mean_abs: fn(&MatchedRun) -> Option<f64> = |r| Some(r.mean_abs);
+            let rel_change: fn(&MatchedRun) -> Option<f64> = |r| Some(r.rel_change);
+            lines.push(format!(
+                "| {w} | {} | {} | {} | {}{} | {}{} | {} ({}) | {} | {} | {} / {} | {} | {} |",
+                o.optimizer,
+                runs.len(),
+                value(at(&|r| Some(f64::from(r.epoch))), 0),
+                value(at(&mean_abs), 4),
+                ratio(mean_abs),
+                value(at(&rel_change), 3),
+                ratio(rel_change),
+                value(at(&|r| r.stable_rank), 2),
+                value(at(&|r| r.stable_rank_w0), 1),
+                value(at(&|r| r.top1_share), 3),
+                value(at(&|r| r.shape.as_ref().map(|s| s.peak)), 3),
+                value(at(&|r| r.shape.as_ref().map(|s| s.skew_outer)), 2),
+                value(at(&|r| r.shape.as_ref().map(|s| s.skew_central)), 2),
+                value(at(&|r| r.correlation.as_ref().map(|k| k.sign)), 3),
+                value(at(&|r| r.correlation.as_ref().map(|k| k.size)), 3),
+            ));
+        }
+    }
+    for o in &c.optimizers {
+        for u in &o.unmatched {
+            lines.push(format!(
+                "- Not compared: {} run {} (W = {}, seed {}) did not reach the target: best train loss {:.4} in {} epochs ({}).",
+                o.optimizer, u.run_id, u.width, u.seed, u.min_train_loss, u.epochs_done, u.status
+            ));
+        }
+    }
     lines
 }

@@ -26,6 +26,8 @@ pub struct Setting {
     /// The optimiser's hyper-parameters as a reader names them (`μ 0.9`; empty for SGD).
     pub hyper_parameters: String,
     pub init: String,
+    /// The train loss the runs stop at, as written (`None`: they train all their epochs).
+    pub target_loss: Option<String>,
 }
 
 /// The study's optimiser and initialisation (Keras's SGD and Glorot-uniform).
@@ -48,6 +50,7 @@ impl Setting {
             optimizer: r.optimizer.clone(),
             hyper_parameters: hyper_parameters(&r.optimizer, [r.momentum, r.beta1, r.beta2, r.eps]),
             init: r.init.clone(),
+            target_loss: r.target_loss.map(|t| t.to_string()),
         }
     }
 
@@ -72,15 +75,45 @@ impl Setting {
     }
 }
 
+impl Setting {
+    /// The file-name part of the setting's figures before any learning rate: the data (with a
+    /// synthetic set's shape and the input transform), then the optimiser and initialisation
+    /// where they are not the study's (`fashion-mnist-invert`, `mnist-adam-he-normal`).
+    pub fn tag(&self) -> String {
+        let mut tag = file_tag(&self.dataset);
+        if self.dataset == "synthetic" && (self.classes, self.input_dim) != (10, 784) {
+            tag = format!("{tag}-{}c-{}px", self.classes, self.input_dim);
+        }
+        if self.input != "raw" {
+            tag = format!("{tag}-{}", self.input);
+        }
+        for (value, study) in [(&self.optimizer, STUDY_OPTIMIZER), (&self.init, STUDY_INIT)] {
+            if value != study {
+                tag = format!("{tag}-{value}");
+            }
+        }
+        tag
+    }
+}
+
 /// `μ 0.9` or `β1 0.9, β2 0.999, ε 1e-7`: the hyper-parameters `[momentum, beta1, beta2, eps]`
 /// that are set, with their symbols.
 fn hyper_parameters(optimizer: &str, values: [Option<f64>; 4]) -> String {
     let symbols = ["μ", "β1", "β2", "ε"];
-    let set: Vec<String> = symbols.iter().zip(values).filter_map(|(s, v)| Some(format!("{s} {}", v?))).collect();
+    let set: Vec<String> = symbols.iter().zip(values).filter_map(|(s, v)| Some(format!("{s} {}", short_number(v?)))).collect();
     if set.is_empty() && optimizer != STUDY_OPTIMIZER {
         return "defaults".into();
     }
     set.join(", ")
+}
+
+/// `0.999`, or `1e-7` for a small number that would be a row of zeros.
+fn short_number(v: f64) -> String {
+    if v != 0.0 && v.abs() < 1e-3 {
+        format!("{v:e}")
+    } else {
+        v.to_string()
+    }
 }
 
 /// The learning rates of some runs, ascending and distinct.
@@ -126,19 +159,12 @@ pub fn by_setting<'a>(runs: &[&'a RunTables]) -> Vec<SettingRuns<'a>> {
         .map(|(setting, runs)| {
             let lrs = learning_rates(&runs);
             let study_lr_only = lrs == [STUDY_LR];
-            let name = format!("{}, lr {}, {} epochs", setting.data_name(), lr_range(&lrs), setting.epochs);
-            let mut tag = file_tag(&setting.dataset);
-            if setting.dataset == "synthetic" && (setting.classes, setting.input_dim) != (10, 784) {
-                tag = format!("{tag}-{}c-{}px", setting.classes, setting.input_dim);
-            }
-            if setting.input != "raw" {
-                tag = format!("{tag}-{}", setting.input);
-            }
-            for (value, study) in [(&setting.optimizer, STUDY_OPTIMIZER), (&setting.init, STUDY_INIT)] {
-                if value != study {
-                    tag = format!("{tag}-{value}");
-                }
-            }
+            let length = match &setting.target_loss {
+                Some(target) => format!("to train loss {target} (at most {} epochs)", setting.epochs),
+                None => format!("{} epochs", setting.epochs),
+            };
+            let name = format!("{}, lr {}, {length}", setting.data_name(), lr_range(&lrs));
+            let mut tag = setting.tag();
             if !study_lr_only && several {
                 tag = format!("{tag}-lr{}", lr_range(&lrs).replace('–', "-"));
             }
@@ -166,6 +192,11 @@ pub fn by_setting<'a>(runs: &[&'a RunTables]) -> Vec<SettingRuns<'a>> {
             }
             if setting.init != STUDY_INIT {
                 departures.push(format!("initialisation {} (the study: {STUDY_INIT})", setting.init));
+            }
+            if let Some(target) = &setting.target_loss {
+                departures.push(format!(
+                    "each run stops at the first epoch whose train loss is at most {target} (the study: a fixed number of epochs)"
+                ));
             }
             SettingRuns { setting, runs, name, tag, departures }
         })

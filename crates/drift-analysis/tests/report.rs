@@ -127,6 +127,7 @@ fn report_text() -> String {
         notices: vec!["a fixture, not a reproduction".into()],
         sections,
         onset: Some(check_onset(&onsets)),
+        optimizers: vec![],
         command: "cargo test --test report".into(),
     })
 }

@@ -34,8 +34,8 @@ fn optimisers_and_initialisations_are_settings_of_their_own() {
     assert_eq!(
         summary,
         [
-            (1, "fixture-adam", "fixture, adam (β1 0.9, β2 0.99, ε 0.0000001), lr 0.1, 2 epochs"),
-            (1, "fixture-adam-2", "fixture, adam (β1 0.9, β2 0.999, ε 0.0000001), lr 0.1, 2 epochs"),
+            (1, "fixture-adam", "fixture, adam (β1 0.9, β2 0.99, ε 1e-7), lr 0.1, 2 epochs"),
+            (1, "fixture-adam-2", "fixture, adam (β1 0.9, β2 0.999, ε 1e-7), lr 0.1, 2 epochs"),
             (1, "fixture-momentum-he-normal", "fixture, momentum (μ 0.9), he-normal init, lr 0.1, 2 epochs"),
             (2, "fixture", "fixture, lr 0.1, 2 epochs"),
             (1, "fixture-he-normal", "fixture, he-normal init, lr 0.1, 2 epochs"),
@@ -45,7 +45,7 @@ fn optimisers_and_initialisations_are_settings_of_their_own() {
     assert!(departures("fixture").is_empty());
     assert_eq!(
         departures("fixture-adam-2"),
-        ["optimiser adam with β1 0.9, β2 0.999, ε 0.0000001 (the study: plain SGD)"]
+        ["optimiser adam with β1 0.9, β2 0.999, ε 1e-7 (the study: plain SGD)"]
     );
     assert_eq!(departures("fixture-he-normal"), ["initialisation he-normal (the study: glorot-uniform)"]);
     assert_eq!(departures("fixture-momentum-he-normal").len(), 2);
