@@ -1,4 +1,4 @@
-//! drift-figures: the six figures of the study, the phase diagram and the spectrum of the weight change, drawn from the saved tables of a sweep (never
+//! drift-figures: the six figures of the study, the phase diagram, the spectrum of the weight change and the optimiser comparison, drawn from the saved tables of a sweep (never
 //! from a live run), as PNG and SVG.
 //!
 //! Each figure has one name, from its module to its function, its data struct and its files
@@ -15,6 +15,7 @@
 //! | F6 | `width` | mean `|Δw|` at given train losses and `rel_change` against width (log–log, fitted slope) | 6 |
 //! | F7 | `phase` | the phase diagram: the regime of every width × learning rate, with the seeds that diverged | 2 |
 //! | F8 | `spectrum` | singular values of `ΔW` against `W0`'s at the last snapshot, and the stable rank of `ΔW` against epochs, per width | — |
+//! | F9 | `optimizers` | per optimiser trained to one target loss: hidden→hidden `rel_change`, mean `|Δw|` and the stable rank of `ΔW` there, against width | — |
 //!
 //! Text is measured and drawn with a bundled DejaVu Sans (see [`text`]), so a figure looks the
 //! same on every machine and needs no system fonts.
@@ -35,9 +36,9 @@ use drift_analysis::query::{comparable, MaskPoint};
 use drift_analysis::setting::{reference_runs, SettingRuns};
 
 pub use plots::{
-    evolution, mask, moments, phase, regime_colour, regimes, spectrum, w_vs_w0, width, DrawError, Evolution,
-    EvolutionPanel, Figure, Losses, Mask, MaskRow, Moments, Phase, Regimes, Slice, Spectrum, SpectrumCurve, WVsW0,
-    Width,
+    evolution, mask, moments, optimizers, phase, regime_colour, regimes, spectrum, w_vs_w0, width, DrawError,
+    Evolution, EvolutionPanel, Figure, Losses, Mask, MaskRow, Moments, OptimizerCurve, Optimizers, Phase, Regimes,
+    Slice, Spectrum, SpectrumCurve, WVsW0, Width,
 };
 
 /// A figure written to disk in both formats.
@@ -191,10 +192,23 @@ pub fn draw_all(
                 let (png, svg) = save(figure.as_ref(), dir, &format!("{id}-{name}-{tag}"))?;
                 written.push(Written { id, png, svg, caption: figure.caption() });
             }
+            None if id == "F1" => skipped.push(format!("{id} ({tag}): no run has a mask")),
             None => skipped.push(format!("{id} ({tag}): the runs have nothing to draw")),
         }
     }
     Ok((written, skipped))
+}
+
+/// F9 of one optimiser comparison into `dir` (`F9-optimizers-<tag>`); `None` when no optimiser
+/// has a run that reached the target.
+pub fn draw_comparison(
+    comparison: &drift_analysis::optimizers::OptimizerComparison,
+    dir: &Path,
+) -> Result<Option<Written>, FigureError> {
+    let Some(figure) = optimizers(comparison) else { return Ok(None) };
+    prepare_output(dir)?;
+    let (png, svg) = save(&figure, dir, &format!("F9-optimizers-{}", comparison.tag))?;
+    Ok(Some(Written { id: "F9", png, svg, caption: figure.caption() }))
 }
 
 /// A perceptually ordered colour for `t` in [0, 1] (viridis, interpolated from 11 stops).

@@ -430,3 +430,75 @@ fn phase_colours_each_cell_by_its_regime() {
     let (png, _) = drift_figures::save(&drift_figures::phase(&calm, "calm").unwrap(), dir.path(), "calm").unwrap();
     assert!(count_colour(&png, colour(Untrainable)) < 400, "only the key's swatch");
 }
+
+/// A small sweep of SGD and Adam trained to one target loss: F9 holds the comparison's medians
+/// and every matched run, and is written at its size.
+#[test]
+fn optimizers_holds_the_comparison_at_the_target() {
+    let mut opts = LoadOptions::new(0);
+    opts.synthetic = SyntheticConfig { train: 300, test: 100, ..SyntheticConfig::default() };
+    let data = drift_data::load(&DatasetSpec::Synthetic, &opts).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let target = 0.8;
+    for (optimizer, lr) in [(drift_train::Optimizer::Sgd, 0.1), (drift_train::Optimizer::Adam, 0.01)] {
+        for width in [8, 16] {
+            for seed in [0, 1] {
+                let config = TrainConfig {
+                    dataset: "synthetic".into(),
+                    width,
+                    seed,
+                    epochs: 60,
+                    threads: 1,
+                    optimizer,
+                    lr,
+                    target_loss: Some(target),
+                    ..TrainConfig::default()
+                };
+                let meta = RunMeta::new(&config, &data, 300, "fixture");
+                let out = SweepDir::new(tmp.path()).run(&meta.run_id);
+                let schedule = "0,1,2,5,10,20,last".parse::<SnapshotSchedule>().unwrap();
+                let mut writer = RunWriter::create(&out, meta, schedule, 10).unwrap();
+                train(&config, &data, &mut writer).unwrap();
+            }
+        }
+    }
+    let runs = read_sweep(&SweepDir::new(tmp.path())).unwrap();
+    let refs: Vec<&RunTables> = runs.iter().collect();
+    let settings = by_setting(&refs);
+    let (_, skipped) = drift_figures::draw_all(&settings[0], &BTreeMap::new(), &tmp.path().join("all")).unwrap();
+    assert_eq!(skipped[0], format!("F1 ({}): no run has a mask", settings[0].tag), "the reason is named");
+    let comparisons = drift_analysis::optimizers::compare_optimizers(&settings);
+    assert_eq!(comparisons.len(), 1);
+    let c = &comparisons[0];
+    let names: Vec<&str> = c.optimizers.iter().map(|o| o.optimizer.as_str()).collect();
+    assert_eq!(names, ["sgd", "adam"]);
+    for o in &c.optimizers {
+        assert!(o.matched.len() == 4 && o.unmatched.is_empty(), "every run reached {target}: {:?}", o.unmatched);
+    }
+
+    let figure = drift_figures::optimizers(c).unwrap();
+    assert_eq!(figure.target, target);
+    for (curve, o) in figure.curves.iter().zip(&c.optimizers) {
+        assert!(curve.name.starts_with(&o.optimizer));
+        let rel: Vec<(f64, f64)> = o.matched.iter().map(|m| (m.width as f64, m.rel_change)).collect();
+        assert_eq!(curve.runs[0], rel, "{}: every matched run's rel_change", o.optimizer);
+        assert_eq!(curve.medians[0], o.median(|m| Some(m.rel_change)));
+        assert_eq!(curve.medians[1], o.median(|m| Some(m.mean_abs)));
+        assert_eq!(curve.medians[2], o.median(|m| m.stable_rank));
+        assert_eq!(curve.medians[2].len(), 2, "a stable rank at both widths");
+    }
+    // The training stopped at the target: the matched epoch is each run's last, its first at or
+    // below the target.
+    for run in &runs {
+        let last = run.history.last().unwrap();
+        assert!(last.train_loss <= target);
+        assert!(run.history[..run.history.len() - 1].iter().all(|h| h.train_loss > target));
+    }
+    assert!(figure.w0_rank.iter().all(|&(_, r)| r >= 1.0));
+
+    let written = drift_figures::draw_comparison(c, &tmp.path().join("figures")).unwrap().unwrap();
+    assert_eq!(written.id, "F9");
+    assert_eq!(written.png.file_name().unwrap(), "F9-optimizers-synthetic-loss0.8.png");
+    assert_eq!(decoded_size(&written.png), (1800, 620));
+    assert!(fs::read_to_string(&written.svg).unwrap().contains("width=\"1800\""));
+}

@@ -7,10 +7,11 @@ use std::sync::atomic::AtomicBool;
 
 use drift_analysis::claims::{check_all, check_onset, onsets};
 use drift_analysis::layout::{check_input_folder, check_output_folder};
+use drift_analysis::optimizers::compare_optimizers;
 use drift_analysis::query::{mask_trace, MaskPoint};
 use drift_analysis::read::{read_sweep, ReadSweepError, RunTables};
-use drift_analysis::report::{render, FigureLink, Report, Section};
-use drift_analysis::setting::{by_setting, SettingRuns};
+use drift_analysis::report::{render, FigureLink, OptimizerSection, Report, Section};
+use drift_analysis::setting::{by_setting, Setting, SettingRuns};
 use drift_analysis::{write_atomic, SweepDir};
 use drift_data::{DatasetSpec, LoadOptions};
 use drift_train::{Shard, Sweep};
@@ -19,9 +20,10 @@ use crate::{run_sweep, Error, SweepEvents, SweepPlan};
 
 /// The profiles shipped with drift (`results/profiles/*.toml`), built in so that `reproduce`
 /// works from any folder.
-pub const PROFILES: [(&str, &str); 3] = [
+pub const PROFILES: [(&str, &str); 4] = [
     ("quick", include_str!("../../../results/profiles/quick.toml")),
     ("regimes", include_str!("../../../results/profiles/regimes.toml")),
+    ("optimizers", include_str!("../../../results/profiles/optimizers.toml")),
     ("full", include_str!("../../../results/profiles/full.toml")),
 ];
 
@@ -54,46 +56,60 @@ pub fn read_tables(sweep: &SweepDir, keep: Option<&[String]>) -> Result<Tables, 
 }
 
 /// What drawing produced: per setting (by its tag) the figure links relative to the sweep
-/// folder, the files written, and notes on figures that had nothing to draw.
+/// folder, the same per optimiser comparison (by its tag), the files written, and notes on
+/// figures that had nothing to draw.
 pub struct Drawn {
     pub links: BTreeMap<String, Vec<FigureLink>>,
+    pub comparisons: BTreeMap<String, FigureLink>,
     pub files: Vec<PathBuf>,
     pub skipped: Vec<String>,
 }
 
-/// Draws every figure of every setting into `fig_dir` (checked first: a file, a dangling link
-/// or an unwritable folder is refused naming it).
+/// Draws every figure of every setting, and F9 of every optimiser comparison, into `fig_dir`
+/// (checked first: a file, a dangling link or an unwritable folder is refused naming it).
 pub fn draw(tables: &Tables, fig_dir: &Path, base: &Path) -> Result<Drawn, Error> {
     check_output_folder(fig_dir)?;
-    let mut drawn = Drawn { links: BTreeMap::new(), files: Vec::new(), skipped: Vec::new() };
+    let mut drawn =
+        Drawn { links: BTreeMap::new(), comparisons: BTreeMap::new(), files: Vec::new(), skipped: Vec::new() };
     let all: Vec<&RunTables> = tables.runs.iter().collect();
-    for setting in by_setting(&all) {
-        let (written, skipped) = drift_figures::draw_all(&setting, &tables.masks, fig_dir)?;
+    let rel = |p: &Path| p.strip_prefix(base).unwrap_or(p).display().to_string();
+    let link =
+        |w: &drift_figures::Written| FigureLink { id: w.id.to_string(), path: rel(&w.png), caption: w.caption.clone() };
+    let settings = by_setting(&all);
+    for setting in &settings {
+        let (written, skipped) = drift_figures::draw_all(setting, &tables.masks, fig_dir)?;
         drawn.skipped.extend(skipped);
-        let rel = |p: &Path| p.strip_prefix(base).unwrap_or(p).display().to_string();
-        let links = written
-            .iter()
-            .map(|w| FigureLink { id: w.id.to_string(), path: rel(&w.png), caption: w.caption.clone() })
-            .collect();
+        drawn.links.insert(setting.tag.clone(), written.iter().map(link).collect());
         drawn.files.extend(written.into_iter().map(|w| w.png));
-        drawn.links.insert(setting.tag, links);
+    }
+    for comparison in compare_optimizers(&settings) {
+        if let Some(written) = drift_figures::draw_comparison(&comparison, fig_dir)? {
+            drawn.comparisons.insert(comparison.tag.clone(), link(&written));
+            drawn.files.push(written.png);
+        }
     }
     Ok(drawn)
 }
 
 /// The settings whose onsets of untrainability can be compared: those trained alike (epochs,
-/// samples, loss, batch, depth) on different data; the largest such group with at least two
-/// kinds of data, `None` if there is none (one data set at two run lengths says nothing about
-/// the input scale).
+/// samples, loss, batch, depth, optimiser, initialisation, target loss) on different data; the
+/// largest such group with at least two kinds of data, `None` if there is none (one data set at
+/// two run lengths, or with two optimisers, says nothing about the input scale).
 fn onset_group<'a, 'b>(settings: &'b [SettingRuns<'a>]) -> Option<Vec<&'b SettingRuns<'a>>> {
-    let mut groups: BTreeMap<(i32, i64, String, i64, i64), Vec<&SettingRuns>> = BTreeMap::new();
+    let mut groups: BTreeMap<Setting, Vec<&SettingRuns>> = BTreeMap::new();
     for s in settings {
-        let t = &s.setting;
-        groups.entry((t.epochs, t.train_size, t.loss_mode.clone(), t.batch_size, t.depth)).or_default().push(s);
+        // The setting with its data left out: what the group's settings share.
+        let training =
+            Setting { dataset: String::new(), input: String::new(), classes: 0, input_dim: 0, ..s.setting.clone() };
+        groups.entry(training).or_default().push(s);
     }
+    let data = |s: &SettingRuns| {
+        let t = &s.setting;
+        (t.dataset.clone(), t.input.clone(), t.classes, t.input_dim)
+    };
     groups
         .into_values()
-        .filter(|g| g.iter().map(|s| s.setting.data_name()).collect::<BTreeSet<_>>().len() >= 2)
+        .filter(|g| g.iter().map(|s| data(s)).collect::<BTreeSet<_>>().len() >= 2)
         .max_by_key(|g| g.len())
 }
 
@@ -115,6 +131,10 @@ pub fn write_report(
         let named: Vec<(String, Vec<&RunTables>)> = group.iter().map(|s| (s.name.clone(), s.runs.clone())).collect();
         check_onset(&onsets(&named))
     });
+    let optimizers = compare_optimizers(&settings)
+        .into_iter()
+        .map(|comparison| OptimizerSection { figure: drawn.comparisons.get(&comparison.tag).cloned(), comparison })
+        .collect();
     let sections = settings
         .into_iter()
         .map(|s| Section {
@@ -125,7 +145,7 @@ pub fn write_report(
             runs: s.runs,
         })
         .collect();
-    let text = render(&Report { title, notices, sections, onset, command });
+    let text = render(&Report { title, notices, sections, onset, optimizers, command });
     let path = sweep.report_path();
     write_atomic(&path, |w| std::io::Write::write_all(w, text.as_bytes()))?;
     Ok((path, drawn))
@@ -142,6 +162,12 @@ fn availability(dataset: &str, data_dir: Option<PathBuf>) -> Result<(), String> 
     drift_data::prepare(&spec, &opts).map(|_| ()).map_err(|e| e.to_string())
 }
 
+/// The built-in profiles' names, as a message lists them: `quick, regimes, optimizers or full`.
+fn profile_names() -> String {
+    let names: Vec<&str> = PROFILES.iter().map(|p| p.0).collect();
+    format!("{} or {}", names[..names.len() - 1].join(", "), names[names.len() - 1])
+}
+
 /// A profile by name, or a sweep file: its name and text.
 pub fn profile(name_or_file: &str) -> Result<(String, String), Error> {
     if let Some((name, text)) = PROFILES.iter().find(|(n, _)| *n == name_or_file) {
@@ -150,7 +176,7 @@ pub fn profile(name_or_file: &str) -> Result<(String, String), Error> {
     let path = Path::new(name_or_file);
     let text = std::fs::read_to_string(path).map_err(|e| Error::Key {
         key: "profile".into(),
-        message: format!("{name_or_file}: expected quick, regimes, full or a sweep file ({e})"),
+        message: format!("{name_or_file}: expected {} or a sweep file ({e})", profile_names()),
     })?;
     Ok((path.file_stem().map_or("custom".into(), |s| s.to_string_lossy().into_owned()), text))
 }
@@ -229,4 +255,35 @@ pub fn reproduce(
     let title = format!("drift reproduction report — profile `{name}`");
     let (report, _) = write_report(&plan.out, &outcome.run_ids, title, notices.clone(), command)?;
     Ok(Reproduction { report, trained: outcome.trained, skipped: outcome.skipped, failed: outcome.failed, notices })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every built-in profile is a valid sweep whose runs all resolve, so `reproduce` never
+    /// fails on a profile it ships.
+    #[test]
+    fn every_profile_resolves() {
+        for (name, text) in PROFILES {
+            let sweep: Sweep = text.parse().unwrap_or_else(|e| panic!("profile {name}: {e}"));
+            assert!(sweep.description.is_some(), "profile {name} has a description");
+            for (i, keys) in sweep.runs.into_iter().enumerate() {
+                crate::resolve::resolve(keys).unwrap_or_else(|e| panic!("profile {name}, run {}: {e}", i + 1));
+            }
+        }
+        assert_eq!(profile_names(), "quick, regimes, optimizers or full");
+    }
+
+    /// The optimizers profile compares the three optimisers at one target loss.
+    #[test]
+    fn the_optimizers_profile_trains_to_a_target() {
+        let (_, text) = profile("optimizers").unwrap();
+        let sweep: Sweep = text.parse().unwrap();
+        assert_eq!(sweep.runs.len(), 3 * 4 * 3);
+        for keys in sweep.runs {
+            let resolved = crate::resolve::resolve(keys).unwrap();
+            assert_eq!(resolved.config.target_loss, Some(0.1));
+        }
+    }
 }

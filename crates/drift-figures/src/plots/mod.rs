@@ -1,4 +1,4 @@
-//! The eight figures, one module each, named as its files are (`F4-moments-…`: [`moments`]).
+//! The nine figures, one module each, named as its files are (`F4-moments-…`: [`moments`]).
 //! Each is a plain struct holding exactly the numbers it draws (the series, points and bins,
 //! computed from the tables by a function of the figure's name), and a `draw` generic over the
 //! plotters backend that reads nothing else.
@@ -269,6 +269,7 @@ where
 mod evolution;
 mod mask;
 mod moments;
+mod optimizers;
 mod phase;
 mod regimes;
 mod spectrum;
@@ -278,6 +279,7 @@ mod width;
 pub use evolution::{evolution, Evolution, EvolutionPanel};
 pub use mask::{mask, Mask, MaskRow};
 pub use moments::{moments, Moments};
+pub use optimizers::{optimizers, OptimizerCurve, Optimizers};
 pub use phase::{phase, regime_colour, Phase};
 pub use regimes::{regimes, Regimes};
 pub use spectrum::{spectrum, Spectrum, SpectrumCurve};
