@@ -100,7 +100,8 @@ impl Setting {
 /// that are set, with their symbols.
 fn hyper_parameters(optimizer: &str, values: [Option<f64>; 4]) -> String {
     let symbols = ["μ", "β1", "β2", "ε"];
-    let set: Vec<String> = symbols.iter().zip(values).filter_map(|(s, v)| Some(format!("{s} {}", short_number(v?)))).collect();
+    let set: Vec<String> =
+        symbols.iter().zip(values).filter_map(|(s, v)| Some(format!("{s} {}", short_number(v?)))).collect();
     if set.is_empty() && optimizer != STUDY_OPTIMIZER {
         return "defaults".into();
     }

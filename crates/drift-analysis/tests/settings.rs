@@ -43,10 +43,7 @@ fn optimisers_and_initialisations_are_settings_of_their_own() {
     );
     let departures = |tag: &str| settings.iter().find(|s| s.tag == tag).unwrap().departures.clone();
     assert!(departures("fixture").is_empty());
-    assert_eq!(
-        departures("fixture-adam-2"),
-        ["optimiser adam with β1 0.9, β2 0.999, ε 1e-7 (the study: plain SGD)"]
-    );
+    assert_eq!(departures("fixture-adam-2"), ["optimiser adam with β1 0.9, β2 0.999, ε 1e-7 (the study: plain SGD)"]);
     assert_eq!(departures("fixture-he-normal"), ["initialisation he-normal (the study: glorot-uniform)"]);
     assert_eq!(departures("fixture-momentum-he-normal").len(), 2);
 }

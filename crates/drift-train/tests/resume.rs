@@ -47,6 +47,11 @@ fn recorder(stop: &AtomicBool, stop_after: usize) -> Recorder<'_> {
     Recorder { records: vec![], checkpoint: None, final_params: None, batches: 0, stop_after, stop }
 }
 
+/// A small network of `optimizer` at `lr` for `epochs`, 11 batches of 64 per epoch, two threads.
+fn small(optimizer: Optimizer, lr: f64, epochs: u32) -> TrainConfig {
+    TrainConfig { width: 24, epochs, seed: 3, batch_size: 64, threads: 2, optimizer, lr, ..TrainConfig::default() }
+}
+
 #[test]
 fn stopping_anywhere_and_resuming_changes_no_bit() {
     let mut opts = LoadOptions::new(3);
@@ -59,17 +64,7 @@ fn stopping_anywhere_and_resuming_changes_no_bit() {
         (LossMode::KerasClipped, Optimizer::Adam, 0.005),
     ];
     for (loss, optimizer, lr) in cases {
-        let config = TrainConfig {
-            width: 24,
-            epochs: 4,
-            seed: 3,
-            batch_size: 64,
-            threads: 2,
-            loss,
-            optimizer,
-            lr,
-            ..TrainConfig::default()
-        };
+        let config = TrainConfig { loss, ..small(optimizer, lr, 4) };
         let never = AtomicBool::new(false);
         let mut whole = recorder(&never, 0);
         train(&config, &data, &mut whole).unwrap();
@@ -133,16 +128,7 @@ fn a_target_loss_ends_the_run_at_the_first_epoch_reaching_it() {
     let bits =
         |p: &Params| p.layers.iter().flat_map(|l| l.w.iter().chain(&l.b).map(|v| v.to_bits())).collect::<Vec<_>>();
     for (optimizer, lr) in [(Optimizer::Sgd, 0.1), (Optimizer::Adam, 0.005)] {
-        let config = TrainConfig {
-            width: 24,
-            epochs: 6,
-            seed: 3,
-            batch_size: 64,
-            threads: 2,
-            optimizer,
-            lr,
-            ..TrainConfig::default()
-        };
+        let config = small(optimizer, lr, 6);
         let never = AtomicBool::new(false);
         let mut whole = recorder(&never, 0);
         train(&config, &data, &mut whole).unwrap();
