@@ -66,7 +66,7 @@ test: export DRIFT_SKIP_LOG := $(SKIP_LOG)
 test: setup slurm
 	@mkdir -p $(dir $(SKIP_LOG)) && : > $(SKIP_LOG)
 	@status=0; \
-	( set -x; $(CARGO) test --release --locked --workspace \
+	( set -x; $(CARGO) test --profile release-test --locked --workspace \
 	  && DRIFT_BIN=$(CURDIR)/$(DRIFT) $(PY) -m pytest -q tests/python \
 	  && $(MAKE) --no-print-directory aarch64 \
 	  && $(MAKE) --no-print-directory fuzz ) || status=$$?; \
