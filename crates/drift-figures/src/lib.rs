@@ -154,8 +154,8 @@ pub fn save(figure: &dyn Figure, dir: &Path, stem: &str) -> Result<(PathBuf, Pat
     Ok((png, svg))
 }
 
-/// A figure's id, file-name part and the figure, if the runs have what it draws.
-type Candidate = (&'static str, &'static str, Option<Box<dyn Figure>>);
+/// A figure's id, file-name part, the figure if the runs have what it draws, and why not.
+type Candidate = (&'static str, &'static str, Option<Box<dyn Figure>>, &'static str);
 
 /// Every figure the runs of one setting support, into `dir` (file names carry the setting's
 /// tag): F1 from the masked runs, F2, F5 and F7 from the unmasked runs of every learning rate,
@@ -176,24 +176,24 @@ pub fn draw_all(
     fn boxed<F: Figure + 'static>(f: Option<F>) -> Option<Box<dyn Figure>> {
         f.map(|f| Box::new(f) as Box<dyn Figure>)
     }
+    const NOTHING: &str = "the runs have nothing to draw";
     let figures: [Candidate; 8] = [
-        ("F1", "mask", boxed(mask(all, masks)?)),
-        ("F2", "regimes", boxed(regimes(runs))),
-        ("F3", "w-vs-w0", boxed(w_vs_w0(&reference))),
-        ("F4", "moments", boxed(moments(&reference))),
-        ("F5", "evolution", boxed(evolution(runs))),
-        ("F6", "width", boxed(width(&reference))),
-        ("F7", "phase", boxed(phase(runs, &setting.name))),
-        ("F8", "spectrum", boxed(spectrum(&reference))),
+        ("F1", "mask", boxed(mask(all, masks)?), "no run has a mask"),
+        ("F2", "regimes", boxed(regimes(runs)), NOTHING),
+        ("F3", "w-vs-w0", boxed(w_vs_w0(&reference)), NOTHING),
+        ("F4", "moments", boxed(moments(&reference)), NOTHING),
+        ("F5", "evolution", boxed(evolution(runs)), NOTHING),
+        ("F6", "width", boxed(width(&reference)), NOTHING),
+        ("F7", "phase", boxed(phase(runs, &setting.name)), NOTHING),
+        ("F8", "spectrum", boxed(spectrum(&reference)), NOTHING),
     ];
-    for (id, name, figure) in figures {
+    for (id, name, figure, why_not) in figures {
         match figure {
             Some(figure) => {
                 let (png, svg) = save(figure.as_ref(), dir, &format!("{id}-{name}-{tag}"))?;
                 written.push(Written { id, png, svg, caption: figure.caption() });
             }
-            None if id == "F1" => skipped.push(format!("{id} ({tag}): no run has a mask")),
-            None => skipped.push(format!("{id} ({tag}): the runs have nothing to draw")),
+            None => skipped.push(format!("{id} ({tag}): {why_not}")),
         }
     }
     Ok((written, skipped))
