@@ -5,11 +5,20 @@
 //! at W = 512, the per-epoch statistics and a snapshot epoch of the analysis observer, and the
 //! spectrum work of one snapshot (the singular values of ΔW and W of every layer), to be read as
 //! shares of the epoch.
+//!
+//! With `DRIFT_BENCH_INTERLEAVED=FILE` (set by `make bench`) each width's epoch is also timed in
+//! turns with the 2-thread peak probe, before and after criterion's measurements, one JSON line
+//! per width appended to FILE: the epoch's share of the machine's FMA rate in the same phases,
+//! which the summary's epoch targets use.
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use std::io::Write;
+use std::time::Duration;
+
+use criterion::{criterion_group, BatchSize, Criterion, Throughput};
 use drift_analysis::spectrum::spectrum_rows;
 use drift_analysis::{initial_spectra, RunMeta, RunWriter, SnapshotSchedule, DEFAULT_BINS};
-use drift_benches::{pool, quick, quick_config, BATCH, CLASSES, INPUT, WIDTHS};
+use drift_benches::peak::{fma_chains, Isa, ITERATIONS};
+use drift_benches::{interleaved_best, pool, quick, quick_config, BATCH, CLASSES, INPUT, WIDTHS};
 use drift_data::{epoch_order, DatasetSpec, LoadOptions};
 use drift_kernels::Kernel;
 use drift_train::{EpochRecord, Init, LossMode, Observer, Params, TrainConfig, Workspace};
@@ -149,5 +158,73 @@ fn train(c: &mut Criterion) {
     group.finish();
 }
 
+/// One epoch of 60 000 samples at each width (drift's kernels, 2 threads) and the 2-thread peak
+/// probe, timed in turns (blocks of 250 ms, so an epoch is one call; 3 rounds quick, 5
+/// otherwise): best seconds of an epoch and best probe rate (GFLOP/s) per width.
+fn interleaved_epochs() -> Vec<(usize, u64, f64, f64)> {
+    let data = drift_data::load(&DatasetSpec::Synthetic, &LoadOptions::new(0)).expect("synthetic data");
+    let order = epoch_order(data.train.len(), 0, 1);
+    let isa = [Isa::Avx512, Isa::Avx2].into_iter().find(|isa| isa.available());
+    let rounds = if quick() { 3 } else { 5 };
+    let pool = pool(2);
+    let mut rows = Vec::new();
+    for width in WIDTHS {
+        let sizes = Params::sizes(INPUT, width, 2, CLASSES);
+        let mut params = Params::init(&sizes, 0, Init::GlorotUniform, None);
+        let mut ws = Workspace::new(&sizes, BATCH, Kernel::Auto);
+        let flops: u64 = order.chunks(BATCH).map(|b| step_flops(width, b.len())).sum();
+        let best = pool.install(|| {
+            let mut epoch = || {
+                for batch in order.chunks(BATCH) {
+                    ws.load_batch(&data.train, batch);
+                    ws.train_step(&mut params, batch.len(), LossMode::KerasClipped, 0.01);
+                }
+            };
+            let mut probe = || {
+                if let Some(isa) = isa {
+                    std::hint::black_box(fma_chains(isa, 2));
+                }
+            };
+            interleaved_best(rounds, Duration::from_millis(250), &mut [&mut epoch, &mut probe])
+        });
+        let peak = isa.map_or(0.0, |isa| (isa.flops(ITERATIONS) * 2) as f64 / best[1] / 1e9);
+        rows.push((width, flops, best[0], peak));
+    }
+    rows
+}
+
+/// Appends the best of two interleaved passes, one JSON line per width, to `path`.
+fn write_interleaved(
+    path: &str,
+    first: &[(usize, u64, f64, f64)],
+    second: &[(usize, u64, f64, f64)],
+) -> std::io::Result<()> {
+    let mut out = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    for (&(width, flops, a, peak_a), &(_, _, b, peak_b)) in first.iter().zip(second) {
+        writeln!(
+            out,
+            r#"{{"case": "epoch_W{width}", "threads": 2, "flops": {flops}, "drift_seconds": {:e}, "peak_gflops": {:.1}}}"#,
+            a.min(b),
+            peak_a.max(peak_b)
+        )?;
+    }
+    Ok(())
+}
+
 criterion_group! { name = benches; config = quick_config(); targets = train }
-criterion_main!(benches);
+
+/// As the GEMM bench: with `DRIFT_BENCH_INTERLEAVED`, one interleaved pass before criterion's
+/// measurements and one after, the best of each kept.
+fn main() {
+    let path = std::env::var_os("DRIFT_BENCH_INTERLEAVED").map(|p| p.to_string_lossy().into_owned());
+    let first = if path.is_some() { interleaved_epochs() } else { Vec::new() };
+    benches();
+    if let Some(path) = path {
+        if let Err(e) = write_interleaved(&path, &first, &interleaved_epochs()) {
+            eprintln!("train bench: cannot write {path}: {e}");
+            std::process::exit(2);
+        }
+        println!("interleaved epoch timings appended to {path}");
+    }
+    Criterion::default().configure_from_args().final_summary();
+}
