@@ -115,10 +115,10 @@ reproduce: build datasets
 
 ## bench: criterion benchmarks and the NumPy baseline -> results/bench/summary.{csv,md} (QUICK=1: minutes)
 bench: venv
-	mkdir -p results/bench && rm -f results/bench/numpy.jsonl results/bench/interleaved.jsonl
+	mkdir -p results/bench && rm -f results/bench/numpy.jsonl results/bench/interleaved.jsonl results/bench/sweep.json
 	touch results/bench/started
 	DRIFT_BENCH_QUICK=$(QUICK) DRIFT_BENCH_INTERLEAVED=$(CURDIR)/results/bench/interleaved.jsonl \
-	  $(CARGO) bench --locked -p drift-benches
+	  DRIFT_BENCH_SWEEP=$(CURDIR)/results/bench/sweep.json $(CARGO) bench --locked -p drift-benches
 	# OpenBLAS at 1 and 2 threads; OPENBLAS_CORETYPE/L2_SIZE (set on some machines) would slow it.
 	for t in 1 2; do \
 	  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=$$t DRIFT_BENCH_QUICK=$(QUICK) \
