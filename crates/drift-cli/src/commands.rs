@@ -7,7 +7,7 @@ use drift_analysis::{RunDir, SweepDir};
 use drift_runs::reproduce::{draw, read_tables};
 use drift_runs::{check_fresh, load_data, read_config_file, resolve, run_sweep, train_run, Error, Owner, Planned};
 use drift_runs::{RunOutcome, SweepPlan};
-use drift_train::{RunKeys, RunStatus, Shard, Sweep};
+use drift_train::{RunControl, RunKeys, RunStatus, Shard, Sweep};
 
 use crate::args::{AnalyzeArgs, FiguresArgs, ReproduceArgs, SweepArgs, TrainArgs};
 use crate::progress::{Progress, RunsProgress, SweepProgress};
@@ -34,7 +34,17 @@ pub fn train(args: TrainArgs) -> Result<(), Error> {
     let lock = dir.lock().map_err(|e| out(e.into()))?;
     let mut progress = Progress::new(run.resolved.config.epochs, run.train_size());
     let (id, folder) = (run.run_id(), args.out.display());
-    match train_run(&run, &dir, &lock, Owner::User, args.resume, &mut progress, stop_flag()).map_err(out)? {
+    match train_run(
+        &run,
+        &dir,
+        &lock,
+        Owner::User,
+        args.resume,
+        &mut progress,
+        RunControl { stop: Some(stop_flag()), cores: None },
+    )
+    .map_err(out)?
+    {
         RunOutcome::AlreadyFinished => eprintln!("drift: run {id} in {folder} is already finished"),
         RunOutcome::Trained { summary, resumed_after, warnings } => {
             progress.done(&summary);

@@ -1,11 +1,9 @@
 //! One run into its folder, as `drift train` and each run of a sweep carry it out: the folder's
 //! lock, the rules for what it may already hold, `run.json` before and after, the tables.
 
-use std::sync::atomic::AtomicBool;
-
 use drift_analysis::layout::{RunContents, RunLock, RunRecord};
 use drift_analysis::{LayoutError, ResumeError, RunDir, RunWriter, DEFAULT_BINS};
-use drift_train::{train_with, Observer, RunSummary, TrainState};
+use drift_train::{train_with, Observer, RunControl, RunSummary, TrainState};
 
 use crate::resolve::available_threads;
 use crate::{Error, Planned};
@@ -50,8 +48,9 @@ enum Start {
 /// holding it is `Busy`), with `extra` observing too. With `resume`, a checkpoint in the folder is continued (one of another
 /// run or version, or one that cannot be read, is refused and nothing is touched) and a finished
 /// run is left alone; without it a folder that holds anything is refused. `run.json` is written
-/// before (status `running`) and after. Stops between two batches once `stop` is set, leaving
-/// a checkpoint (status `interrupted`).
+/// before (status `running`) and after. Stops between two batches once `control.stop` is set,
+/// leaving a checkpoint (status `interrupted`), and takes the cores `control.cores` offers
+/// between epochs.
 pub fn train_run(
     run: &Planned,
     dir: &RunDir,
@@ -59,7 +58,7 @@ pub fn train_run(
     owner: Owner,
     resume: bool,
     extra: &mut dyn Observer,
-    stop: &AtomicBool,
+    control: RunControl<'_>,
 ) -> Result<RunOutcome, Error> {
     let mut warnings = Vec::new();
     let (mut writer, state, mut resumes) = match start(run, dir, owner, resume, &mut warnings)? {
@@ -84,7 +83,7 @@ pub fn train_run(
     }
     dir.write_record(&record(run, "running", 0, 0.0, &resumes))?;
     let mut observers: [&mut dyn Observer; 2] = [&mut writer, extra];
-    let summary = train_with(&run.resolved.config, &run.data, &mut observers, state, Some(stop))?;
+    let summary = train_with(&run.resolved.config, &run.data, &mut observers, state, control)?;
     dir.write_record(&record(run, summary.status.as_str(), summary.epochs_done, summary.wall_seconds, &resumes))?;
     Ok(RunOutcome::Trained { summary, resumed_after, warnings })
 }

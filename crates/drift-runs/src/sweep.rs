@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use drift_analysis::layout::{check_output_folder, RunContents};
 use drift_analysis::{LayoutError, SweepDir};
 use drift_data::Dataset;
-use drift_train::{Observer, RunStatus, RunSummary, Shard, Sweep};
+use drift_train::{Observer, RunControl, RunStatus, RunSummary, Shard, SpareCores, Sweep};
 
 use crate::plan::load_data;
 use crate::resolve::{available_threads, resolve};
@@ -94,7 +94,10 @@ fn plan_runs(plan: &SweepPlan, events: &dyn SweepEvents) -> Result<Vec<Planned>,
 }
 
 /// Jobs and threads per run for `runs` runs on `cores` cores: one run per core on one thread
-/// each unless `jobs` says otherwise; the thread count never changes a result.
+/// each unless `jobs` says otherwise; the thread count never changes a result. (Independent
+/// runs side by side use the cores better than one run on all of them, which hands work between
+/// its threads several times a step; the cores the last runs leave idle go to the runs still
+/// training, see [`SpareCores`].)
 fn split(jobs: usize, runs: usize, cores: usize) -> (usize, usize) {
     let jobs = if jobs == 0 { cores } else { jobs }.clamp(1, runs.max(1));
     (jobs, (cores / jobs).max(1))
@@ -121,7 +124,9 @@ pub fn run_sweep(plan: &SweepPlan, events: &dyn SweepEvents, stop: &AtomicBool) 
         }
     }
     plan.out.record_sweep(&plan.text)?;
-    let (jobs, threads_per_run) = split(plan.jobs, todo.len(), available_threads());
+    let cores = available_threads();
+    let (jobs, threads_per_run) = split(plan.jobs, todo.len(), cores);
+    let spare = SpareCores::new(cores);
     todo.sort_by_key(|r| std::cmp::Reverse(r.cost()));
     events.planned(todo.len(), skipped, todo.iter().map(Planned::cost).sum(), plan.shard);
     let queue = Mutex::new(VecDeque::from(todo));
@@ -132,11 +137,18 @@ pub fn run_sweep(plan: &SweepPlan, events: &dyn SweepEvents, stop: &AtomicBool) 
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
-                let Some(mut run) = queue.lock().expect("queue").pop_front() else { break };
+                let Some(mut run) = queue.lock().expect("queue").pop_front() else {
+                    spare.close();
+                    break;
+                };
+                // A run whose threads the sweep chooses starts on its share of the cores and
+                // takes those the last runs leave idle; one with `threads` set keeps them.
+                let share = (run.resolved.config.threads == 0).then_some(&spare);
                 if run.resolved.config.threads == 0 {
                     run.resolved.config.threads = threads_per_run;
                 }
-                match train_one(plan, &run, events, stop) {
+                let control = RunControl { stop: Some(stop), cores: share };
+                match train_one(plan, &run, events, control) {
                     Ok(true) => *trained.lock().expect("count") += 1,
                     Ok(false) => *passed.lock().expect("count") += 1,
                     Err(e) => {
@@ -159,7 +171,12 @@ pub fn run_sweep(plan: &SweepPlan, events: &dyn SweepEvents, stop: &AtomicBool) 
 
 /// Trains one run of the sweep: `Ok(false)` when another process holds it, finished it while
 /// this one waited, or it stopped on request.
-fn train_one(plan: &SweepPlan, run: &Planned, events: &dyn SweepEvents, stop: &AtomicBool) -> Result<bool, Error> {
+fn train_one(
+    plan: &SweepPlan,
+    run: &Planned,
+    events: &dyn SweepEvents,
+    control: RunControl<'_>,
+) -> Result<bool, Error> {
     let dir = plan.out.run(run.run_id());
     let lock = match dir.lock() {
         Err(LayoutError::Busy { .. }) => {
@@ -173,7 +190,7 @@ fn train_one(plan: &SweepPlan, run: &Planned, events: &dyn SweepEvents, stop: &A
         return Ok(false);
     }
     let mut observer = events.started(run);
-    match train_run(run, &dir, &lock, Owner::Sweep, true, observer.as_mut(), stop)? {
+    match train_run(run, &dir, &lock, Owner::Sweep, true, observer.as_mut(), control)? {
         RunOutcome::AlreadyFinished => {
             events.passed(run, "was finished by another process");
             Ok(false)

@@ -41,4 +41,6 @@ pub use model::{Layer, Params};
 pub use observer::{EpochRecord, History, Observer, ObserverError, RunStatus, RunSummary};
 pub use optimizer::{Optimizer, OptimizerState, UpdateRule};
 pub use sweep::{RunKeys, Shard, ShardError, Sweep, SweepError};
-pub use trainer::{effective_train_size, evaluate, train, train_with, Evaluation, TrainError, Workspace};
+pub use trainer::{
+    effective_train_size, evaluate, train, train_with, Evaluation, RunControl, SpareCores, TrainError, Workspace,
+};

@@ -2,7 +2,7 @@
 //! kept; SGD, momentum or Adam), written as a fixed sequence of kernel calls so a run replays bit
 //! for bit.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 use std::time::Instant;
 
 use drift_data::{epoch_order, fill_batch, Dataset, Split};
@@ -252,26 +252,121 @@ pub fn evaluate(params: &Params, split: &Split, n: usize, mode: LossMode, ws: &m
 /// Trains a network on `data` as `config` says, calling `observer` before training, after
 /// every epoch, and at the end. Runs on a pool of `config.threads` threads (0: all cores).
 pub fn train(config: &TrainConfig, data: &Dataset, observer: &mut dyn Observer) -> Result<RunSummary, TrainError> {
-    train_with(config, data, observer, None, None)
+    train_with(config, data, observer, None, RunControl::default())
 }
 
-/// [`train`], continuing from `resume` (a checkpoint of this configuration) if given, and
-/// stopping between two batches once `stop` is set: the observer then receives a last
-/// [`Observer::checkpoint`] and the run ends [`RunStatus::Interrupted`]. A resumed run produces
-/// the same bits as one that never stopped.
+/// What may steer a run from outside while it trains, between batches or epochs; neither ever
+/// changes a result bit.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunControl<'a> {
+    /// Once set, the run stops between two batches: the observer receives a last
+    /// [`Observer::checkpoint`] and the run ends [`RunStatus::Interrupted`].
+    pub stop: Option<&'a AtomicBool>,
+    /// The cores of the machine shared with other runs: the run holds its threads' cores and
+    /// takes any the others leave idle, between two epochs.
+    pub cores: Option<&'a SpareCores>,
+}
+
+/// The cores of one machine shared by the runs of a sweep trained on it. Each run holds the
+/// cores its threads use; once the sweep has no run left to start ([`SpareCores::close`]), the
+/// cores that finished runs give back go to the runs still training, which take them at their
+/// next epoch. So the last runs of a sweep do not leave cores idle, and since a run's thread
+/// count never changes its bits, neither does when it takes them.
+#[derive(Debug)]
+pub struct SpareCores {
+    /// Cores less the threads of the runs training: below zero when more threads run than
+    /// there are cores (`--jobs` above the core count).
+    idle: AtomicIsize,
+    closed: AtomicBool,
+}
+
+impl SpareCores {
+    /// A machine of `cores` cores, none held yet.
+    pub fn new(cores: usize) -> Self {
+        SpareCores { idle: AtomicIsize::new(cores as isize), closed: AtomicBool::new(false) }
+    }
+
+    /// No run will start any more: idle cores may go to the runs still training.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+
+    /// Cores no run holds.
+    pub fn idle(&self) -> usize {
+        self.idle.load(Ordering::Acquire).max(0) as usize
+    }
+
+    fn hold(&self, cores: usize) {
+        self.idle.fetch_sub(cores as isize, Ordering::AcqRel);
+    }
+
+    fn release(&self, cores: usize) {
+        self.idle.fetch_add(cores as isize, Ordering::AcqRel);
+    }
+
+    /// Every idle core, once the sweep is closed; none before.
+    fn take(&self) -> usize {
+        if !self.closed.load(Ordering::Acquire) {
+            return 0;
+        }
+        let taken = self.idle.fetch_update(Ordering::AcqRel, Ordering::Acquire, |idle| (idle > 0).then_some(0));
+        taken.map_or(0, |idle| idle as usize)
+    }
+}
+
+/// [`train`], continuing from `resume` (a checkpoint of this configuration) if given, steered by
+/// `control` (stop between batches, cores taken between epochs). A resumed run produces the same
+/// bits as one that never stopped, whatever its threads.
 pub fn train_with(
     config: &TrainConfig,
     data: &Dataset,
     observer: &mut dyn Observer,
     resume: Option<TrainState>,
-    stop: Option<&AtomicBool>,
+    control: RunControl<'_>,
 ) -> Result<RunSummary, TrainError> {
     config.validate()?;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(config.threads)
-        .build()
-        .map_err(|e| TrainError::Threads { threads: config.threads, message: e.to_string() })?;
-    pool.install(|| run(config, data, observer, resume, stop))
+    let mut threads = match config.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    if let Some(cores) = control.cores {
+        cores.hold(threads);
+    }
+    let result = train_on(config, data, observer, resume, control, &mut threads);
+    if let Some(cores) = control.cores {
+        cores.release(threads);
+    }
+    result
+}
+
+/// The run on a pool of `threads` threads, grown between epochs by the cores `control` offers;
+/// `threads` ends as the cores the run holds.
+fn train_on(
+    config: &TrainConfig,
+    data: &Dataset,
+    observer: &mut dyn Observer,
+    resume: Option<TrainState>,
+    control: RunControl<'_>,
+    threads: &mut usize,
+) -> Result<RunSummary, TrainError> {
+    let pool = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| TrainError::Threads { threads, message: e.to_string() })
+    };
+    let mut workers = pool(*threads)?;
+    let mut training = workers.install(|| Training::start(config, data, observer, resume))?;
+    loop {
+        if let Some(summary) = workers.install(|| training.epoch(observer, control.stop))? {
+            return Ok(summary);
+        }
+        let more = control.cores.map_or(0, SpareCores::take);
+        if more > 0 {
+            *threads += more;
+            workers = pool(*threads)?;
+        }
+    }
 }
 
 /// The number of training samples a configuration uses, checked against the data (the batch
@@ -297,93 +392,127 @@ pub fn effective_train_size(config: &TrainConfig, data: &Dataset) -> Result<usiz
     Ok(n)
 }
 
-fn run(
-    config: &TrainConfig,
-    data: &Dataset,
-    observer: &mut dyn Observer,
-    resume: Option<TrainState>,
-    stop: Option<&AtomicBool>,
-) -> Result<RunSummary, TrainError> {
-    let started = Instant::now();
-    let n = effective_train_size(config, data)?;
-    let sizes = Params::sizes(data.input_dim, config.width, config.depth, data.classes);
-    let kernel = config.resolved_kernel();
-    let mut ws = Workspace::new(&sizes, config.batch_size, kernel);
-    let mut eval_ws = Workspace::new(&sizes, EVAL_ROWS, kernel);
-    let observed = |r: Result<(), ObserverError>| r.map_err(TrainError::Observer);
-    let stopping = || stop.is_some_and(|s| s.load(Ordering::Relaxed));
+/// A run between two epochs: what the training loop carries from one epoch to the next.
+struct Training<'a> {
+    config: &'a TrainConfig,
+    data: &'a Dataset,
+    /// Training samples used.
+    n: usize,
+    ws: Workspace,
+    eval_ws: Workspace,
+    state: TrainState,
+    started: Instant,
+    /// Wall seconds of the run before this process took it up, less `started`'s offset.
+    wall_before: f64,
+}
 
-    let mut state = match resume {
-        Some(state) => {
-            let expected: Vec<(usize, usize)> = sizes.windows(2).map(|p| (p[0], p[1])).collect();
-            let shape = |p: &Params| p.layers.iter().map(|l| (l.fan_in, l.fan_out)).collect::<Vec<_>>();
-            let found = shape(&state.params);
-            let buffers = std::iter::once(&state.init).chain(state.optimizer.buffers());
-            if found != expected || buffers.into_iter().any(|p| shape(p) != expected) {
-                return Err(TrainError::DataMismatch {
-                    key: "checkpoint",
-                    message: format!("layer sizes {found:?}, expected {expected:?}"),
-                });
+impl<'a> Training<'a> {
+    /// A fresh run (its initial weights observed, evaluated and checkpointed as epoch 0) or the
+    /// checked continuation of `resume`.
+    fn start(
+        config: &'a TrainConfig,
+        data: &'a Dataset,
+        observer: &mut dyn Observer,
+        resume: Option<TrainState>,
+    ) -> Result<Self, TrainError> {
+        let started = Instant::now();
+        let n = effective_train_size(config, data)?;
+        let sizes = Params::sizes(data.input_dim, config.width, config.depth, data.classes);
+        let kernel = config.resolved_kernel();
+        let ws = Workspace::new(&sizes, config.batch_size, kernel);
+        let mut eval_ws = Workspace::new(&sizes, EVAL_ROWS, kernel);
+        let state = match resume {
+            Some(state) => {
+                let expected: Vec<(usize, usize)> = sizes.windows(2).map(|p| (p[0], p[1])).collect();
+                let shape = |p: &Params| p.layers.iter().map(|l| (l.fan_in, l.fan_out)).collect::<Vec<_>>();
+                let found = shape(&state.params);
+                let buffers = std::iter::once(&state.init).chain(state.optimizer.buffers());
+                if found != expected || buffers.into_iter().any(|p| shape(p) != expected) {
+                    return Err(TrainError::DataMismatch {
+                        key: "checkpoint",
+                        message: format!("layer sizes {found:?}, expected {expected:?}"),
+                    });
+                }
+                if state.optimizer.optimizer() != config.optimizer {
+                    return Err(TrainError::DataMismatch {
+                        key: "checkpoint",
+                        message: format!(
+                            "holds {} state, the run uses {}",
+                            state.optimizer.optimizer(),
+                            config.optimizer
+                        ),
+                    });
+                }
+                state
             }
-            if state.optimizer.optimizer() != config.optimizer {
-                return Err(TrainError::DataMismatch {
-                    key: "checkpoint",
-                    message: format!("holds {} state, the run uses {}", state.optimizer.optimizer(), config.optimizer),
-                });
+            None => {
+                let init = Params::init(&sizes, config.seed, config.init, config.mask);
+                observed(observer.start(&init))?;
+                let epoch_started = Instant::now();
+                let before_train = evaluate(&init, &data.train, n, config.loss, &mut eval_ws);
+                let before_test = evaluate(&init, &data.test, data.test.len(), config.loss, &mut eval_ws);
+                let record = EpochRecord {
+                    epoch: 0,
+                    train_loss: before_train.loss,
+                    train_acc: before_train.acc,
+                    test_loss: before_test.loss,
+                    test_acc: before_test.acc,
+                    seconds: epoch_started.elapsed().as_secs_f64(),
+                };
+                observed(observer.epoch(&record, &init, &init))?;
+                let state = TrainState {
+                    epochs_done: 0,
+                    batch: 0,
+                    loss_sum: 0.0,
+                    correct: 0,
+                    seen: 0,
+                    wall_seconds: started.elapsed().as_secs_f64(),
+                    optimizer: OptimizerState::new(config.update_rule(), &init),
+                    params: init.clone(),
+                    init,
+                };
+                observed(observer.checkpoint(&state))?;
+                state
             }
-            state
-        }
-        None => {
-            let init = Params::init(&sizes, config.seed, config.init, config.mask);
-            observed(observer.start(&init))?;
-            let epoch_started = Instant::now();
-            let before_train = evaluate(&init, &data.train, n, config.loss, &mut eval_ws);
-            let before_test = evaluate(&init, &data.test, data.test.len(), config.loss, &mut eval_ws);
-            let record = EpochRecord {
-                epoch: 0,
-                train_loss: before_train.loss,
-                train_acc: before_train.acc,
-                test_loss: before_test.loss,
-                test_acc: before_test.acc,
-                seconds: epoch_started.elapsed().as_secs_f64(),
-            };
-            observed(observer.epoch(&record, &init, &init))?;
-            let state = TrainState {
-                epochs_done: 0,
-                batch: 0,
-                loss_sum: 0.0,
-                correct: 0,
-                seen: 0,
-                wall_seconds: started.elapsed().as_secs_f64(),
-                optimizer: OptimizerState::new(config.update_rule(), &init),
-                params: init.clone(),
-                init,
-            };
-            observed(observer.checkpoint(&state))?;
-            state
-        }
-    };
-    let wall_before = state.wall_seconds - started.elapsed().as_secs_f64();
-    let wall = |started: &Instant| wall_before + started.elapsed().as_secs_f64();
+        };
+        let wall_before = state.wall_seconds - started.elapsed().as_secs_f64();
+        Ok(Training { config, data, n, ws, eval_ws, state, started, wall_before })
+    }
 
-    let rule = config.update_rule();
-    let mut status = RunStatus::Completed;
-    while state.epochs_done < config.epochs {
-        let epoch = state.epochs_done + 1;
+    fn wall(&self) -> f64 {
+        self.wall_before + self.started.elapsed().as_secs_f64()
+    }
+
+    /// The next epoch (or the rest of an interrupted one), observed and checkpointed; the run's
+    /// summary when it has ended: all epochs done, diverged, at its target loss, or stopped
+    /// between two batches once `stop` is set (checkpointed there).
+    fn epoch(
+        &mut self,
+        observer: &mut dyn Observer,
+        stop: Option<&AtomicBool>,
+    ) -> Result<Option<RunSummary>, TrainError> {
+        let (config, data, n) = (self.config, self.data, self.n);
+        if self.state.epochs_done >= config.epochs {
+            return self.finish(observer, RunStatus::Completed).map(Some);
+        }
+        let rule = config.update_rule();
+        let mut status = RunStatus::Completed;
+        let epoch = self.state.epochs_done + 1;
         let epoch_started = Instant::now();
         let order = epoch_order(n, config.seed, epoch);
-        for batch in order.chunks(config.batch_size).skip(state.batch as usize) {
-            if stopping() {
-                state.wall_seconds = wall(&started);
-                observed(observer.checkpoint(&state))?;
-                return Ok(RunSummary {
+        for batch in order.chunks(config.batch_size).skip(self.state.batch as usize) {
+            if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+                self.state.wall_seconds = self.wall();
+                observed(observer.checkpoint(&self.state))?;
+                return Ok(Some(RunSummary {
                     status: RunStatus::Interrupted,
-                    epochs_done: state.epochs_done,
-                    wall_seconds: state.wall_seconds,
-                });
+                    epochs_done: self.state.epochs_done,
+                    wall_seconds: self.state.wall_seconds,
+                }));
             }
-            ws.load_batch(&data.train, batch);
-            let loss = ws.optimizer_step(&mut state.params, &mut state.optimizer, rule, batch.len(), config.loss);
+            let state = &mut self.state;
+            self.ws.load_batch(&data.train, batch);
+            let loss = self.ws.optimizer_step(&mut state.params, &mut state.optimizer, rule, batch.len(), config.loss);
             // Keras's epoch loss: batch means weighted by batch size, i.e. the per-sample mean.
             state.loss_sum += loss.loss_sum;
             state.correct += loss.correct as u64;
@@ -395,10 +524,11 @@ fn run(
             }
             observer.batch(epoch, state.seen as usize, n);
         }
+        let state = &mut self.state;
         if !state.params.all_finite() {
             status = RunStatus::Diverged;
         }
-        let test = evaluate(&state.params, &data.test, data.test.len(), config.loss, &mut eval_ws);
+        let test = evaluate(&state.params, &data.test, data.test.len(), config.loss, &mut self.eval_ws);
         let record = EpochRecord {
             epoch,
             train_loss: state.loss_sum / state.seen as f64,
@@ -410,15 +540,55 @@ fn run(
         observed(observer.epoch(&record, &state.init, &state.params))?;
         state.epochs_done = epoch;
         (state.batch, state.loss_sum, state.correct, state.seen) = (0, 0.0, 0, 0);
-        state.wall_seconds = wall(&started);
+        self.state.wall_seconds = self.wall();
         // A run that ends here writes no checkpoint of this epoch: resumed after a crash, it
         // repeats the epoch from the last one and ends at the same bits.
         if status == RunStatus::Diverged || config.reaches_target(record.train_loss) {
-            break;
+            return self.finish(observer, status).map(Some);
         }
-        observed(observer.checkpoint(&state))?;
+        observed(observer.checkpoint(&self.state))?;
+        Ok(None)
     }
-    let summary = RunSummary { status, epochs_done: state.epochs_done, wall_seconds: wall(&started) };
-    observed(observer.finish(&summary, &state.init, &state.params))?;
-    Ok(summary)
+
+    fn finish(&self, observer: &mut dyn Observer, status: RunStatus) -> Result<RunSummary, TrainError> {
+        let summary = RunSummary { status, epochs_done: self.state.epochs_done, wall_seconds: self.wall() };
+        observed(observer.finish(&summary, &self.state.init, &self.state.params))?;
+        Ok(summary)
+    }
+}
+
+fn observed(r: Result<(), ObserverError>) -> Result<(), TrainError> {
+    r.map_err(TrainError::Observer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SpareCores;
+
+    #[test]
+    fn spare_cores_go_to_running_runs_only_once_the_sweep_is_closed() {
+        let cores = SpareCores::new(2);
+        cores.hold(1);
+        cores.hold(1);
+        assert_eq!((cores.idle(), cores.take()), (0, 0), "both cores held");
+        cores.release(1);
+        assert_eq!(cores.take(), 0, "not closed: the core waits for the sweep's next run");
+        cores.close();
+        assert_eq!(cores.take(), 1);
+        assert_eq!((cores.idle(), cores.take()), (0, 0), "taken once");
+    }
+
+    #[test]
+    fn more_threads_than_cores_are_counted_back_exactly() {
+        // --jobs 3 on two cores: three single-thread runs.
+        let cores = SpareCores::new(2);
+        cores.close();
+        (0..3).for_each(|_| cores.hold(1));
+        cores.release(1);
+        assert_eq!(cores.take(), 0, "two runs still hold the two cores");
+        cores.release(1);
+        assert_eq!(cores.take(), 1);
+        cores.release(2);
+        assert_eq!(cores.idle(), 2);
+    }
 }

@@ -1,9 +1,9 @@
 //! A whole training run is a pure function of its configuration: bit-identical parameters and
-//! identical losses for 1 and 2 threads.
+//! identical losses for 1 and 2 threads, and when a run's threads change between epochs.
 
 use drift_data::{synthetic::SyntheticConfig, DatasetSpec, LoadOptions};
 use drift_kernels::Kernel;
-use drift_train::{train, History, Init, Optimizer, RunStatus, TrainConfig};
+use drift_train::{train, train_with, History, Init, Optimizer, RunControl, RunStatus, SpareCores, TrainConfig};
 
 fn run(threads: usize, loss: drift_train::LossMode, kernel: Kernel) -> History {
     run_with(threads, TrainConfig { loss, kernel, ..TrainConfig::default() })
@@ -101,4 +101,35 @@ fn a_huge_learning_rate_diverges_without_panicking() {
             assert_eq!(summary.epochs_done, last.epoch);
         }
     }
+}
+
+/// A run of a sweep that takes the cores other runs left idle, between two epochs, ends at the
+/// bits of the run that kept one thread, and gives every core back at the end.
+#[test]
+fn taking_spare_cores_between_epochs_keeps_the_bits() {
+    let fixed = run_with(1, TrainConfig::default());
+    let mut opts = LoadOptions::new(9);
+    opts.synthetic = SyntheticConfig { train: 900, test: 300, ..SyntheticConfig::default() };
+    let data = drift_data::load(&DatasetSpec::Synthetic, &opts).expect("synthetic data");
+    let config = TrainConfig {
+        dataset: "synthetic".into(),
+        width: 80,
+        depth: 3,
+        epochs: 3,
+        seed: 9,
+        batch_size: 100,
+        train_size: Some(850),
+        threads: 1,
+        ..TrainConfig::default()
+    };
+    // Three cores: this run holds one, a finished run has left two idle and the sweep is closed.
+    let cores = SpareCores::new(3);
+    cores.close();
+    let mut history = History::default();
+    let control = RunControl { stop: None, cores: Some(&cores) };
+    let summary = train_with(&config, &data, &mut history, None, control).expect("training runs");
+    assert_eq!(summary.status, RunStatus::Completed);
+    assert_eq!(bits(&history), bits(&fixed), "parameters differ after taking cores");
+    assert_eq!(history.records.len(), fixed.records.len());
+    assert_eq!(cores.idle(), 3, "the run gives back the cores it took");
 }

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use drift_data::{synthetic::SyntheticConfig, DatasetSpec, LoadOptions};
 use drift_train::{
-    train, train_with, EpochRecord, LossMode, Observer, ObserverError, Optimizer, Params, RunStatus, RunSummary,
-    TrainConfig, TrainState,
+    train, train_with, EpochRecord, LossMode, Observer, ObserverError, Optimizer, Params, RunControl, RunStatus,
+    RunSummary, TrainConfig, TrainState,
 };
 
 /// Keeps the records, the last checkpoint and the final parameters; raises `stop` after
@@ -75,7 +75,9 @@ fn stopping_anywhere_and_resuming_changes_no_bit() {
             for &at in &stops {
                 let stop = AtomicBool::new(false);
                 let mut part = recorder(&stop, at);
-                let summary = train_with(&config, &data, &mut part, state.take(), Some(&stop)).unwrap();
+                let summary =
+                    train_with(&config, &data, &mut part, state.take(), RunControl { stop: Some(&stop), cores: None })
+                        .unwrap();
                 assert_eq!(summary.status, RunStatus::Interrupted);
                 let saved = part.checkpoint.as_ref().expect("a checkpoint at the stop");
                 assert_eq!(saved.optimizer.optimizer(), optimizer);
@@ -83,7 +85,7 @@ fn stopping_anywhere_and_resuming_changes_no_bit() {
                 state = part.checkpoint;
             }
             let mut rest = recorder(&never, 0);
-            let summary = train_with(&config, &data, &mut rest, state, None).unwrap();
+            let summary = train_with(&config, &data, &mut rest, state, RunControl::default()).unwrap();
             assert_eq!(summary.status, RunStatus::Completed);
             assert_eq!(summary.epochs_done, 4);
             records.extend(rest.records);
@@ -111,9 +113,9 @@ fn a_checkpoint_of_another_optimizer_is_refused() {
     let config = TrainConfig { width: 8, epochs: 2, batch_size: 50, threads: 1, ..TrainConfig::default() };
     let stop = AtomicBool::new(false);
     let mut part = recorder(&stop, 2);
-    train_with(&config, &data, &mut part, None, Some(&stop)).unwrap();
+    train_with(&config, &data, &mut part, None, RunControl { stop: Some(&stop), cores: None }).unwrap();
     let adam = TrainConfig { optimizer: Optimizer::Adam, ..config };
-    let e = train_with(&adam, &data, &mut recorder(&stop, 0), part.checkpoint, None).unwrap_err();
+    let e = train_with(&adam, &data, &mut recorder(&stop, 0), part.checkpoint, RunControl::default()).unwrap_err();
     assert!(e.to_string().contains("holds sgd state, the run uses adam"), "{e}");
 }
 
@@ -148,7 +150,7 @@ fn a_target_loss_ends_the_run_at_the_first_epoch_reaching_it() {
         let last = reached.checkpoint.take().expect("checkpoints");
         assert_eq!(last.epochs_done, expected - 1, "{optimizer}");
         let mut resumed = recorder(&never, 0);
-        let summary = train_with(&to_target, &data, &mut resumed, Some(last), None).unwrap();
+        let summary = train_with(&to_target, &data, &mut resumed, Some(last), RunControl::default()).unwrap();
         assert_eq!(summary.epochs_done, expected);
         assert_eq!(resumed.records[..], whole.records[expected as usize..=expected as usize]);
         assert_eq!(bits(resumed.final_params.as_ref().unwrap()), bits(short.final_params.as_ref().unwrap()));
