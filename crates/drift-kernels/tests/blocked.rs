@@ -114,6 +114,23 @@ fn training_shapes_match_reference() {
     }
 }
 
+/// Products with a side of at most 10 (the output layer's), which the thin kernels compute, in
+/// both orientations and every layout.
+#[test]
+fn thin_products_match_reference() {
+    let kernels = blocked_kernels();
+    let mut seed = 700;
+    for short in [4, 5, 9, 10] {
+        for k in [1, 17, 128, 784] {
+            for long in [1, 33, 512] {
+                check_shape(&kernels, short, k, long, seed);
+                check_shape(&kernels, long.max(short + 1) * 4, k, short, seed + 1);
+                seed += 2;
+            }
+        }
+    }
+}
+
 fn run_on_threads(threads: usize, ops: &Operands, kernel: Kernel, accumulate: bool) -> Vec<f32> {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("rayon pool");
     let mut c = if accumulate { data(ops.m * ops.n, 99) } else { vec![f32::NAN; ops.m * ops.n] };

@@ -120,10 +120,10 @@ fn product(kernel: Kernel, a: MatRef<'_>, b: MatRef<'_>, c: MatMut<'_>, epilogue
     let bs = block_sizes(kernel);
     match kernel {
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512 => run::<x86::Avx512>(bs, (m, k, n), a, b, out, epilogue),
+        Kernel::Avx512 => run::<x86::Avx512, x86::Avx512Thin>(bs, (m, k, n), a, b, out, epilogue),
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 => run::<x86::Avx2>(bs, (m, k, n), a, b, out, epilogue),
-        Kernel::Portable => run::<kernel::Portable>(bs, (m, k, n), a, b, out, epilogue),
+        Kernel::Avx2 => run::<x86::Avx2, x86::Avx2Thin>(bs, (m, k, n), a, b, out, epilogue),
+        Kernel::Portable => run::<kernel::Portable, kernel::Portable>(bs, (m, k, n), a, b, out, epilogue),
         // Not blocked, or an x86 kernel elsewhere: both rejected by `gemm_blocked_fused`.
         _ => unreachable!("gemm_blocked: {kernel} passed the checks but has no microkernel here"),
     }
@@ -143,13 +143,16 @@ fn source<'a>(m: &MatRef<'a>, what: &str) -> Source<'a> {
     Source { data, lanes: rows, lane_stride: rs, k_stride: cs }
 }
 
-/// Chooses the orientation and runs the driver with kernel `K`.
+/// Chooses the orientation and the kernel, and runs the driver.
 ///
 /// When `n` is much smaller than `m` relative to the tile (the 10-class output layer), computing
 /// `Cᵀ = Bᵀ·Aᵀ` puts the short dimension under `MR` instead of `NR` and wastes less of the
 /// register tile. Each element still gets the same products in the same order (the product of
-/// two floats does not depend on their order), so the choice does not change any bit.
-fn run<K: Microkernel>(
+/// two floats does not depend on their order), so the choice does not change any bit. Then,
+/// when the rows are few (at most `THIN_ROWS`, the classes of the output layer) and the thin
+/// kernel `T` pads them less than `K` does, `T` computes the product: the tile's shape only
+/// decides which elements share registers, never an element's arithmetic.
+fn run<K: Microkernel, T: Microkernel>(
     bs: BlockSizes,
     (m, k, n): (usize, usize, usize),
     a: Source<'_>,
@@ -159,16 +162,27 @@ fn run<K: Microkernel>(
 ) {
     let padded = |rows: usize, cols: usize| rows.div_ceil(K::MR) * K::MR * cols.div_ceil(K::NR) * K::NR;
     let swap = 4 * padded(n, m) < 3 * padded(m, n);
+    let (rows, k, cols, a, b, c, bias_along_rows) = if swap {
+        (n, k, m, b, a, Out { ptr: c.ptr, rsc: c.csc, csc: c.rsc }, true)
+    } else {
+        (m, k, n, a, b, c, false)
+    };
+    let thin = rows <= THIN_ROWS && rows.div_ceil(T::MR) * T::MR < rows.div_ceil(K::MR) * K::MR;
     // SAFETY: `gemm_blocked` checked that the CPU supports the kernel's instruction set
-    // (`kernel.supported()` selected `K`) and that both views lie inside their slices; `c` points at
-    // the m×n dense slice borrowed mutably from the caller's `MatMut`, which cannot overlap the
-    // shared borrows behind `a` and `b`; `gemm_blocked_fused` checked the epilogue's slices
-    // against m×n, and the transposed view keeps the mask's offsets (only a bias changes sides).
+    // (`kernel.supported()` selected `K`, and `T` is of the same set) and that both views lie
+    // inside their slices; `c` points at the m×n dense slice borrowed mutably from the caller's
+    // `MatMut`, which cannot overlap the shared borrows behind `a` and `b`; `gemm_blocked_fused`
+    // checked the epilogue's slices against m×n, and the transposed view keeps the mask's offsets
+    // (only a bias changes sides).
     unsafe {
-        if swap {
-            driver::gemm::<K>(bs, (n, k, m), b, a, Out { ptr: c.ptr, rsc: c.csc, csc: c.rsc }, (epilogue, true));
+        if thin {
+            driver::gemm::<T>(bs, (rows, k, cols), a, b, c, (epilogue, bias_along_rows));
         } else {
-            driver::gemm::<K>(bs, (m, k, n), a, b, c, (epilogue, false));
+            driver::gemm::<K>(bs, (rows, k, cols), a, b, c, (epilogue, bias_along_rows));
         }
     }
 }
+
+/// Products with at most this many rows (after the orientation is chosen) may take the thin
+/// kernel: the 10 classes of the output layer.
+const THIN_ROWS: usize = 10;

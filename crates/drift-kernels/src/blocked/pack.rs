@@ -41,8 +41,10 @@ pub(crate) fn pack_panel(
             32 if w == 32 => copy_rows::<32>(dst, src, base, kc),
             16 if w == 16 => copy_rows::<16>(dst, src, base, kc),
             12 if w == 12 => copy_rows::<12>(dst, src, base, kc),
+            10 if w == 10 => copy_rows::<10>(dst, src, base, kc),
             8 if w == 8 => copy_rows::<8>(dst, src, base, kc),
             6 if w == 6 => copy_rows::<6>(dst, src, base, kc),
+            5 if w == 5 => copy_rows::<5>(dst, src, base, kc),
             4 if w == 4 => copy_rows::<4>(dst, src, base, kc),
             _ => {
                 for (q, d) in dst.chunks_exact_mut(width).enumerate() {

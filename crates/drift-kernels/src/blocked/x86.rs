@@ -19,6 +19,15 @@ pub(crate) struct Avx512;
 /// 12 FMAs per step keep Zen 4's two 256-bit FMA pipes busy (≈ 100% of peak from L1).
 pub(crate) struct Avx2;
 
+/// AVX-512F, 10×32, for products whose short side is the 10 classes of the output layer (the
+/// forward `X·Wᵀ` computed as its transpose, the weight gradient `dZᵀ·X`): one panel covers the
+/// 10 rows that the 8×32 tile pads to 16. 20 zmm accumulators + 2 B vectors + 1 broadcast.
+pub(crate) struct Avx512Thin;
+
+/// AVX2+FMA, 5×16, for the same thin products: two panels cover 10 rows, which the 6×16 tile
+/// pads to 12. 10 ymm accumulators + 2 B vectors + 1 broadcast.
+pub(crate) struct Avx2Thin;
+
 /// `impl Microkernel` for `$kernel`: an `MR × (LANES·NV)` tile of `$register`s, computed by
 /// [`tile`] inlined into a function compiled for `$feature`.
 macro_rules! microkernel {
@@ -54,6 +63,8 @@ macro_rules! microkernel {
 }
 microkernel!(Avx512, __m512, "avx512f", mr: 8, nv: 2);
 microkernel!(Avx2, __m256, "avx2,fma", mr: 6, nv: 2);
+microkernel!(Avx512Thin, __m512, "avx512f", mr: 10, nv: 2);
+microkernel!(Avx2Thin, __m256, "avx2,fma", mr: 5, nv: 2);
 
 /// The one microkernel body, `MR × (LANES·NV)` with registers `V`: per step of the reduction,
 /// `NV` loads of the packed B row, then for each of the `MR` packed A values a broadcast and `NV`
