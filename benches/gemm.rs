@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, Criterion, Throughput};
 use drift_benches::peak::{fma_chains, Isa, ITERATIONS};
-use drift_benches::{gemm_cases, interleaved_best, pool, quick, quick_config, Operands};
+use drift_benches::{gemm_cases, interleaved_best, main_with_interleaved, pool, quick, quick_config, Operands};
 use drift_kernels::Kernel;
 
 fn gemm(c: &mut Criterion) {
@@ -99,19 +99,7 @@ fn write_interleaved(path: &str, first: &[Interleaved], second: &[Interleaved]) 
 
 criterion_group! { name = benches; config = quick_config(); targets = gemm }
 
-/// With `DRIFT_BENCH_INTERLEAVED`, one interleaved pass before criterion's measurements and one
-/// after, a minute or more apart: a phase of the machine rarely covers both, and the best block
-/// of each kernel is kept.
+/// The best blocks of two passes in turns, before and after criterion's measurements.
 fn main() {
-    let path = std::env::var_os("DRIFT_BENCH_INTERLEAVED").map(|p| p.to_string_lossy().into_owned());
-    let first = if path.is_some() { interleaved() } else { Vec::new() };
-    benches();
-    if let Some(path) = path {
-        if let Err(e) = write_interleaved(&path, &first, &interleaved()) {
-            eprintln!("gemm bench: cannot write {path}: {e}");
-            std::process::exit(2);
-        }
-        println!("interleaved drift/matrixmultiply timings appended to {path}");
-    }
-    Criterion::default().configure_from_args().final_summary();
+    main_with_interleaved("gemm", benches, interleaved, write_interleaved);
 }

@@ -18,7 +18,9 @@ use criterion::{criterion_group, BatchSize, Criterion, Throughput};
 use drift_analysis::spectrum::spectrum_rows;
 use drift_analysis::{initial_spectra, RunMeta, RunWriter, SnapshotSchedule, DEFAULT_BINS};
 use drift_benches::peak::{fma_chains, Isa, ITERATIONS};
-use drift_benches::{interleaved_best, pool, quick, quick_config, BATCH, CLASSES, INPUT, WIDTHS};
+use drift_benches::{
+    interleaved_best, main_with_interleaved, pool, quick, quick_config, BATCH, CLASSES, INPUT, WIDTHS,
+};
 use drift_data::{epoch_order, DatasetSpec, LoadOptions};
 use drift_kernels::Kernel;
 use drift_train::{EpochRecord, Init, LossMode, Observer, Params, TrainConfig, Workspace};
@@ -213,18 +215,7 @@ fn write_interleaved(
 
 criterion_group! { name = benches; config = quick_config(); targets = train }
 
-/// As the GEMM bench: with `DRIFT_BENCH_INTERLEAVED`, one interleaved pass before criterion's
-/// measurements and one after, the best of each kept.
+/// As the GEMM bench: the best epochs of two passes in turns, before and after criterion's.
 fn main() {
-    let path = std::env::var_os("DRIFT_BENCH_INTERLEAVED").map(|p| p.to_string_lossy().into_owned());
-    let first = if path.is_some() { interleaved_epochs() } else { Vec::new() };
-    benches();
-    if let Some(path) = path {
-        if let Err(e) = write_interleaved(&path, &first, &interleaved_epochs()) {
-            eprintln!("train bench: cannot write {path}: {e}");
-            std::process::exit(2);
-        }
-        println!("interleaved epoch timings appended to {path}");
-    }
-    Criterion::default().configure_from_args().final_summary();
+    main_with_interleaved("train", benches, interleaved_epochs, write_interleaved);
 }

@@ -54,6 +54,28 @@ pub fn interleaved_best(rounds: usize, block: Duration, contenders: &mut [&mut d
     best
 }
 
+/// The main of a criterion bench with a pass in turns: with `DRIFT_BENCH_INTERLEAVED=FILE`, one
+/// pass of `interleaved` before the criterion `benches` and one after, a minute or more apart (a
+/// phase of the machine rarely covers both), handed to `write` with FILE to keep the best of each.
+pub fn main_with_interleaved<T>(
+    name: &str,
+    benches: impl FnOnce(),
+    interleaved: impl Fn() -> Vec<T>,
+    write: impl Fn(&str, &[T], &[T]) -> std::io::Result<()>,
+) {
+    let path = std::env::var_os("DRIFT_BENCH_INTERLEAVED").map(|p| p.to_string_lossy().into_owned());
+    let first = if path.is_some() { interleaved() } else { Vec::new() };
+    benches();
+    if let Some(path) = path {
+        if let Err(e) = write(&path, &first, &interleaved()) {
+            eprintln!("{name} bench: cannot write {path}: {e}");
+            std::process::exit(2);
+        }
+        println!("{name} bench: timings in turns appended to {path}");
+    }
+    Criterion::default().configure_from_args().final_summary();
+}
+
 /// Whether `DRIFT_BENCH_QUICK` asks for the short measurements.
 pub fn quick() -> bool {
     std::env::var_os("DRIFT_BENCH_QUICK").is_some_and(|v| v != "0")

@@ -1,9 +1,12 @@
 //! A whole training run is a pure function of its configuration: bit-identical parameters and
 //! identical losses for 1 and 2 threads, and when a run's threads change between epochs.
 
-use drift_data::{synthetic::SyntheticConfig, DatasetSpec, LoadOptions};
+use drift_data::{synthetic::SyntheticConfig, Dataset, DatasetSpec, LoadOptions};
 use drift_kernels::Kernel;
-use drift_train::{train, train_with, History, Init, Optimizer, RunControl, RunStatus, SpareCores, TrainConfig};
+use drift_train::{
+    train, train_with, EpochRecord, History, Init, Observer, ObserverError, Optimizer, Params, RunControl, RunStatus,
+    SpareCores, TrainConfig,
+};
 
 fn run(threads: usize, loss: drift_train::LossMode, kernel: Kernel) -> History {
     run_with(threads, TrainConfig { loss, kernel, ..TrainConfig::default() })
@@ -11,6 +14,15 @@ fn run(threads: usize, loss: drift_train::LossMode, kernel: Kernel) -> History {
 
 /// `base`'s loss, kernel, optimiser and initialisation on the fixed data and network of this test.
 fn run_with(threads: usize, base: TrainConfig) -> History {
+    let (data, config) = setup(threads, base);
+    let mut history = History::default();
+    let summary = train(&config, &data, &mut history).expect("training runs");
+    assert_eq!(summary.status, RunStatus::Completed);
+    history
+}
+
+/// The fixed data of this test, and its network with `base`'s other settings.
+fn setup(threads: usize, base: TrainConfig) -> (Dataset, TrainConfig) {
     let mut opts = LoadOptions::new(9);
     opts.synthetic = SyntheticConfig { train: 900, test: 300, ..SyntheticConfig::default() };
     let data = drift_data::load(&DatasetSpec::Synthetic, &opts).expect("synthetic data");
@@ -26,10 +38,7 @@ fn run_with(threads: usize, base: TrainConfig) -> History {
         threads,
         ..base
     };
-    let mut history = History::default();
-    let summary = train(&config, &data, &mut history).expect("training runs");
-    assert_eq!(summary.status, RunStatus::Completed);
-    history
+    (data, config)
 }
 
 #[test]
@@ -108,28 +117,28 @@ fn a_huge_learning_rate_diverges_without_panicking() {
 #[test]
 fn taking_spare_cores_between_epochs_keeps_the_bits() {
     let fixed = run_with(1, TrainConfig::default());
-    let mut opts = LoadOptions::new(9);
-    opts.synthetic = SyntheticConfig { train: 900, test: 300, ..SyntheticConfig::default() };
-    let data = drift_data::load(&DatasetSpec::Synthetic, &opts).expect("synthetic data");
-    let config = TrainConfig {
-        dataset: "synthetic".into(),
-        width: 80,
-        depth: 3,
-        epochs: 3,
-        seed: 9,
-        batch_size: 100,
-        train_size: Some(850),
-        threads: 1,
-        ..TrainConfig::default()
-    };
+    let (data, config) = setup(1, TrainConfig::default());
     // Three cores: this run holds one, a finished run has left two idle and the sweep is closed.
     let cores = SpareCores::new(3);
     cores.close();
-    let mut history = History::default();
+    let (mut history, mut threads) = (History::default(), Threads::default());
     let control = RunControl { stop: None, cores: Some(&cores) };
-    let summary = train_with(&config, &data, &mut history, None, control).expect("training runs");
+    let mut observers: [&mut dyn Observer; 2] = [&mut history, &mut threads];
+    let summary = train_with(&config, &data, &mut observers, None, control).expect("training runs");
     assert_eq!(summary.status, RunStatus::Completed);
+    assert_eq!(threads.0, [1, 1, 3, 3], "epoch 0 and 1 on one thread, then on three");
     assert_eq!(bits(&history), bits(&fixed), "parameters differ after taking cores");
     assert_eq!(history.records.len(), fixed.records.len());
     assert_eq!(cores.idle(), 3, "the run gives back the cores it took");
+}
+
+/// The threads of the pool each epoch's observer call runs on.
+#[derive(Default)]
+struct Threads(Vec<usize>);
+
+impl Observer for Threads {
+    fn epoch(&mut self, _record: &EpochRecord, _init: &Params, _current: &Params) -> Result<(), ObserverError> {
+        self.0.push(rayon::current_num_threads());
+        Ok(())
+    }
 }
