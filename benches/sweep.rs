@@ -4,9 +4,9 @@
 //! alone; the 2-thread peak probe timed between them.
 //!
 //! Reports the sweep's useful FLOP/s (the FLOPs of its epochs' products: forward, backward-data
-//! but the first layer's, weight gradient, and the test set's forward) as a share of the probe, the share of its runs' time spent in their epochs' training and
-//! test passes (the rest: loading data, the epoch-0 evaluation, statistics, snapshots,
-//! checkpoints), and its wall time against the sum of its runs' single-run times (each run alone
+//! but the first layer's, weight gradient, and the test set's forward) as a share of the probe,
+//! the share of its runs' time spent in their epochs' training and test passes (the rest: loading
+//! data, the epoch-0 evaluation, statistics, snapshots, checkpoints), and its wall time against the sum of its runs' single-run times (each run alone
 //! on the machine, as `drift train` would run it). With `DRIFT_BENCH_SWEEP=FILE` (set by `make
 //! bench`) the numbers are written to FILE as JSON for the summary.
 
@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use drift_analysis::SweepDir;
 use drift_benches::peak::{measure_gflops, Isa};
-use drift_benches::quick;
+use drift_benches::{quick, train_flops_per_sample};
 use drift_runs::{run_sweep, Error, Planned, SweepEvents, SweepPlan};
 use drift_train::{EpochRecord, Observer, ObserverError, Params, RunSummary, Shard, Sweep};
 
@@ -44,16 +44,14 @@ struct Quiet {
     epoch_seconds: Mutex<f64>,
 }
 
-/// The FLOPs of a run's epochs: per training sample 2 per weight for the forward and as much for
-/// each of the two backward products (the first layer has no backward-data product), per test
-/// sample 2 per weight.
+/// The FLOPs of a run's epochs: its training products per training sample, and per test sample
+/// the forward (2 per weight).
 fn useful_flops(run: &Planned) -> u64 {
     let (c, data) = (&run.resolved.config, &run.data);
     let sizes = Params::sizes(data.input_dim, c.width, c.depth, data.classes);
-    let weights: usize = sizes.windows(2).map(|p| p[0] * p[1]).sum();
-    let train = 6 * weights - 2 * sizes[0] * sizes[1];
-    let per_epoch = run.train_size() * train + data.test.len() * 2 * weights;
-    per_epoch as u64 * u64::from(c.epochs)
+    let weights: u64 = sizes.windows(2).map(|p| (p[0] * p[1]) as u64).sum();
+    let per_epoch = run.train_size() as u64 * train_flops_per_sample(&sizes) + data.test.len() as u64 * 2 * weights;
+    per_epoch * u64::from(c.epochs)
 }
 
 /// Adds each trained epoch's seconds (its batches and test evaluation) to a total.

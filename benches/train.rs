@@ -19,18 +19,25 @@ use drift_analysis::spectrum::spectrum_rows;
 use drift_analysis::{initial_spectra, RunMeta, RunWriter, SnapshotSchedule, DEFAULT_BINS};
 use drift_benches::peak::{fma_chains, Isa, ITERATIONS};
 use drift_benches::{
-    interleaved_best, main_with_interleaved, pool, quick, quick_config, BATCH, CLASSES, INPUT, WIDTHS,
+    interleaved_best, main_with_interleaved, pool, quick, quick_config, train_flops_per_sample, BATCH, CLASSES, INPUT,
+    WIDTHS,
 };
 use drift_data::{epoch_order, DatasetSpec, LoadOptions};
 use drift_kernels::Kernel;
 use drift_train::{EpochRecord, Init, LossMode, Observer, Params, TrainConfig, Workspace};
 use rayon::prelude::*;
 
-/// FLOPs of one step of batch `rows`: forward 2·P, backward 4·P (data and weight gradients),
-/// less the backward-data product of the first layer, which training skips.
-pub fn step_flops(width: usize, rows: usize) -> u64 {
-    let p = INPUT * width + width * width + width * CLASSES;
-    (rows * (6 * p - 2 * INPUT * width)) as u64
+/// FLOPs of one step of batch `rows` of the benchmarked network of `width`.
+fn step_flops(width: usize, rows: usize) -> u64 {
+    rows as u64 * train_flops_per_sample(&Params::sizes(INPUT, width, 2, CLASSES))
+}
+
+/// One epoch: every batch of `order` loaded and trained on with SGD.
+fn train_epoch(ws: &mut Workspace, params: &mut Params, split: &drift_data::Split, order: &[u32]) {
+    for batch in order.chunks(BATCH) {
+        ws.load_batch(split, batch);
+        ws.train_step(params, batch.len(), LossMode::KerasClipped, 0.01);
+    }
 }
 
 fn train(c: &mut Criterion) {
@@ -63,14 +70,7 @@ fn train(c: &mut Criterion) {
             let flops: u64 = order.chunks(BATCH).map(|b| step_flops(width, b.len())).sum();
             group.throughput(Throughput::Elements(flops));
             group.bench_function(format!("epoch/W{width}/{name}/threads=2"), |b| {
-                pool.install(|| {
-                    b.iter(|| {
-                        for batch in order.chunks(BATCH) {
-                            ws.load_batch(&data.train, batch);
-                            ws.train_step(&mut params, batch.len(), LossMode::KerasClipped, 0.01);
-                        }
-                    })
-                })
+                pool.install(|| b.iter(|| train_epoch(&mut ws, &mut params, &data.train, &order)))
             });
         }
     }
@@ -176,12 +176,7 @@ fn interleaved_epochs() -> Vec<(usize, u64, f64, f64)> {
         let mut ws = Workspace::new(&sizes, BATCH, Kernel::Auto);
         let flops: u64 = order.chunks(BATCH).map(|b| step_flops(width, b.len())).sum();
         let best = pool.install(|| {
-            let mut epoch = || {
-                for batch in order.chunks(BATCH) {
-                    ws.load_batch(&data.train, batch);
-                    ws.train_step(&mut params, batch.len(), LossMode::KerasClipped, 0.01);
-                }
-            };
+            let mut epoch = || train_epoch(&mut ws, &mut params, &data.train, &order);
             let mut probe = || {
                 if let Some(isa) = isa {
                     std::hint::black_box(fma_chains(isa, 2));

@@ -131,9 +131,9 @@ def sweep_lines(out, peak2):
     share = lambda rate: f"{rate / peak:.0%}" if peak else ""
     lines = ["", f"Sweep throughput ({r['description']}; best of the passes timed in turns): useful FLOPs are "
              "those of the runs' products in their epochs (training and test passes). Time in epochs is the runs' epoch "
-             "seconds over wall × runs side by side; outside them a run loads its data, evaluates its "
-             "initial weights, and writes statistics, snapshots (with their spectra) and checkpoints, "
-             "a fixed cost per run that a run of hundreds of epochs spreads thin.", "",
+             "seconds over wall × runs side by side; outside them a run loads its data and evaluates "
+             "its initial weights (once per run), and writes its statistics and checkpoint (every epoch) and "
+             "its snapshots with their spectra: costs that a run of hundreds of epochs spreads thin.", "",
              "| jobs × threads | wall | useful GFLOP/s | % of 2-thread peak | time in epochs | "
              "useful GFLOP/s in epochs | % of peak | sum of single-run times / wall |",
              "|---|---|---|---|---|---|---|---|"]

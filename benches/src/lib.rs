@@ -119,6 +119,14 @@ impl GemmCase {
     }
 }
 
+/// FLOPs per training sample of a network of layer sizes `sizes`: 2 per weight for the forward
+/// and as much for each of the two backward products, less the first layer's backward-data
+/// product, which training skips.
+pub fn train_flops_per_sample(sizes: &[usize]) -> u64 {
+    let weights: usize = sizes.windows(2).map(|p| p[0] * p[1]).sum();
+    (6 * weights - 2 * sizes[0] * sizes[1]) as u64
+}
+
 /// Batch size, input size and classes of the study's training step.
 pub const BATCH: usize = 128;
 pub const INPUT: usize = 784;
