@@ -10,7 +10,9 @@
 //!    the panels only it uses by itself; panels that several tasks use have a flag each: a task
 //!    packs the panels nobody has claimed yet and then waits (spinning) for those another task is
 //!    packing, so tasks sharing a block pack it together and nothing is packed twice — except
-//!    small blocks, which each task packs for itself rather than wait for another core;
+//!    small blocks, which each task packs for itself rather than wait for another core. An A
+//!    whose reduction is contiguous is not packed at all: the microkernel reads its rows in place
+//!    ([`APanel::Rows`]), and only a partial last row panel is packed;
 //! 3. for each NR-column panel of the task (its `kc × NR` micro-panel is reused from L1/L2);
 //! 4. for each MR-row panel of the task (the A block stays in L2): one microkernel call.
 //!
@@ -24,7 +26,7 @@ use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 
-use super::kernel::{Microkernel, TileOp, MAX_TILE};
+use super::kernel::{APanel, Microkernel, TileOp, MAX_TILE};
 use super::pack::{pack_panel, Source};
 use super::params::{BlockSizes, MIN_TASK_FMAS, PRIVATE_PACK_FLOATS, SERIAL_FMAS, TARGET_TASKS};
 use crate::elementwise::{no_operand, ElementOp};
@@ -260,17 +262,33 @@ pub(crate) unsafe fn gemm<K: Microkernel>(
     // block's.
     let widest = |bounds: &[usize]| bounds.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
     let (a_block_len, b_block_len) = (widest(&grid.rows) * mr * kc_max, widest(&grid.cols) * nr * kc_max);
-    let a_packing = Packing::choose(cb, a_block_len);
+    // An A whose reduction is contiguous (the activations of `X·Wᵀ`, the gradients of `dZ·W`)
+    // is read in place by the microkernel: packing it would be a transposing copy. Only a
+    // partial last row panel is packed, by each task that needs it, for the zeros past the edge.
+    let a_in_place = a.k_stride == 1;
+    let a_edge = a_in_place && m % mr != 0;
+    let a_packing = if a_in_place { Packing::Private } else { Packing::choose(cb, a_block_len) };
     let b_packing = Packing::choose(grid.row_blocks(), b_block_len);
     let flags = |packing, panels| if packing == Packing::Shared { k_blocks * panels } else { 0 };
     let a_flags: Vec<Flag> = (0..flags(a_packing, mp)).map(|_| Flag(AtomicU8::new(EMPTY))).collect();
     let b_flags: Vec<Flag> = (0..flags(b_packing, np)).map(|_| Flag(AtomicU8::new(EMPTY))).collect();
     // Packed A: per kc block, m_pad × kc_len floats (MR-row panels one after the other); then B,
-    // per kc block kc_len × n_pad; then, per task, its private copies of the A and B blocks. Each
-    // part is rounded up to 16 floats so that the next one is 64-byte aligned.
-    let a_len = (m_pad * k).next_multiple_of(16);
+    // per kc block kc_len × n_pad; then, per task, its private copies of the A and B blocks (of
+    // A's edge panel only, for an A read in place). Each part is rounded up to 16 floats so that
+    // the next one is 64-byte aligned.
+    let a_len = if a_in_place { 0 } else { (m_pad * k).next_multiple_of(16) };
     let b_len = (n_pad * k).next_multiple_of(16);
-    let private_a = if a_packing == Packing::Private { a_block_len.next_multiple_of(16) } else { 0 };
+    let private_a = match a_packing {
+        Packing::Private if a_in_place => {
+            if a_edge {
+                (mr * kc_max).next_multiple_of(16)
+            } else {
+                0
+            }
+        }
+        Packing::Private => a_block_len.next_multiple_of(16),
+        _ => 0,
+    };
     let private_b = if b_packing == Packing::Private { b_block_len.next_multiple_of(16) } else { 0 };
     with_scratch(a_len + b_len + tasks * (private_a + private_b), |buf| {
         let packed = Packed { ptr: buf.as_mut_ptr(), len: buf.len() };
@@ -297,23 +315,44 @@ pub(crate) unsafe fn gemm<K: Microkernel>(
                         |i, d| pack_panel(d, nr, b, (jp0 + i) * nr, p0, kc, K::AVX),
                     )
                 };
-                // SAFETY: A is Owned only when the grid has one column block (`Packing::choose`),
-                // so no other task uses this task's row block; a Private copy lies in this task's
-                // own region `private ..`.
-                let a_block = unsafe {
-                    packed.block(
-                        a_packing,
-                        a_flags.get(kb * mp + ip0..kb * mp + ip1).unwrap_or_default(),
-                        (p0 * m_pad + ip0 * mr * kc, private),
-                        (ip1 - ip0, mr * kc),
-                        |i, d| pack_panel(d, mr, a, (ip0 + i) * mr, p0, kc, K::AVX),
-                    )
+                let a_block = if a_in_place {
+                    let edge = if a_edge && ip1 == mp {
+                        // SAFETY: this task's own region `private ..` holds MR·kc floats.
+                        unsafe {
+                            packed.own(1, private, mr * kc, |_, d| pack_panel(d, mr, a, (mp - 1) * mr, p0, kc, K::AVX))
+                        }
+                    } else {
+                        &[]
+                    };
+                    ABlock::Rows { a, p0, edge }
+                } else {
+                    // SAFETY: A is Owned only when the grid has one column block
+                    // (`Packing::choose`), so no other task uses this task's row block; a Private
+                    // copy lies in this task's own region `private ..`.
+                    ABlock::Packed(unsafe {
+                        packed.block(
+                            a_packing,
+                            a_flags.get(kb * mp + ip0..kb * mp + ip1).unwrap_or_default(),
+                            (p0 * m_pad + ip0 * mr * kc, private),
+                            (ip1 - ip0, mr * kc),
+                            |i, d| pack_panel(d, mr, a, (ip0 + i) * mr, p0, kc, K::AVX),
+                        )
+                    })
                 };
                 let block = (p0 == 0, p0 + kc == k);
                 // SAFETY: this task alone writes panels ip0..ip1 × jp0..jp1 of C (the grid
                 // partitions them); the rest is our caller's guarantee, forwarded.
                 unsafe {
-                    gemm_block::<K>(kc, (m, n), (ip0, jp0), a_block, b_block, c, (epilogue, bias_along_rows), block)
+                    gemm_block::<K>(
+                        kc,
+                        (m, n),
+                        (ip0..ip1, jp0),
+                        a_block,
+                        b_block,
+                        c,
+                        (epilogue, bias_along_rows),
+                        block,
+                    )
                 };
             }
         };
@@ -379,8 +418,36 @@ fn kc_blocks(kc: usize, k: usize) -> (usize, usize) {
     (blocks, k.div_ceil(blocks))
 }
 
-/// One `kc` block of one task: NR-column panels outside, MR-row panels inside. `a` holds the
-/// task's MR-row panels from row panel `ip0`, `b` its NR-column panels from column panel `jp0`;
+/// A task's A operand for one `kc` block.
+#[derive(Clone, Copy)]
+enum ABlock<'p> {
+    /// Its MR-row panels, packed one after the other from its first row panel.
+    Packed(&'p [f32]),
+    /// A read in place from reduction index `p0` (`a.k_stride = 1`), except a partial last row
+    /// panel of A, packed in `edge` (empty if the task does not have it).
+    Rows { a: Source<'p>, p0: usize, edge: &'p [f32] },
+}
+
+impl ABlock<'_> {
+    /// The microkernel's view of row panel `ip` (`i`-th of the task) over `kc` indices.
+    #[inline(always)]
+    fn panel(&self, (ip, i): (usize, usize), (mr, kc): (usize, usize)) -> APanel {
+        match *self {
+            ABlock::Packed(panels) => APanel::Packed(panels[i * mr * kc..(i + 1) * mr * kc].as_ptr()),
+            ABlock::Rows { a, edge, .. } if (ip + 1) * mr > a.lanes => APanel::Packed(edge[..mr * kc].as_ptr()),
+            ABlock::Rows { a, p0, .. } => {
+                let first = ip * mr * a.lane_stride + p0;
+                // A(ip·MR + r, p0 + q) for r < MR, q < kc lies in `a.data`: `source` in mod.rs
+                // checked A's extent, and the panel's rows and indices are inside A.
+                assert!(first + (mr - 1) * a.lane_stride + kc <= a.data.len(), "A panel outside A");
+                APanel::Rows { ptr: a.data[first..].as_ptr(), lda: a.lane_stride }
+            }
+        }
+    }
+}
+
+/// One `kc` block of one task: NR-column panels outside, MR-row panels inside. `a` gives the
+/// task's MR-row panels `ips`, `b` holds its NR-column panels from column panel `jp0`;
 /// `(first, last)` says whether this is the first and the last block of the reduction.
 ///
 /// Full tiles go straight from the registers to C, the epilogue applied on the way
@@ -393,8 +460,8 @@ fn kc_blocks(kc: usize, k: usize) -> (usize, usize) {
 unsafe fn gemm_block<K: Microkernel>(
     kc: usize,
     (m, n): (usize, usize),
-    (ip0, jp0): (usize, usize),
-    a: &[f32],
+    (ips, jp0): (std::ops::Range<usize>, usize),
+    a: ABlock<'_>,
     b: &[f32],
     c: Out,
     (epilogue, bias_along_rows): (Epilogue<'_>, bool),
@@ -432,23 +499,22 @@ unsafe fn gemm_block<K: Microkernel>(
     let mut tile = [0.0f32; MAX_TILE];
     for (jp, b_panel) in (jp0..).zip(b.chunks_exact(nr * kc)) {
         let cols = nr.min(n - jp * nr);
-        for (ip, a_panel) in (ip0..).zip(a.chunks_exact(mr * kc)) {
+        for (i, ip) in ips.clone().enumerate() {
+            let a_panel = a.panel((ip, i), (mr, kc));
             let rows = mr.min(m - ip * mr);
             let offset = (ip * mr) as isize * c.rsc + (jp * nr) as isize * c.csc;
             let full = rows == mr && cols == nr;
             match full.then(|| full_tile_op(offset as usize, jp * nr)).flatten() {
-                // SAFETY: a full tile inside C (ip·MR < m, jp·NR < n), ours alone; panels of
-                // kc·MR and kc·NR floats; `op` is plain unless csc = 1, and its operand comes
+                // SAFETY: a full tile inside C (ip·MR < m, jp·NR < n), ours alone; an A panel of
+                // MR rows over kc indices (`ABlock::panel`) and a B panel of kc·NR floats; `op` is plain unless csc = 1, and its operand comes
                 // from a slice of C's extent, at this tile.
-                Some(op) => unsafe {
-                    K::kernel(kc, a_panel.as_ptr(), b_panel.as_ptr(), c.ptr.offset(offset), c.rsc, c.csc, op)
-                },
+                Some(op) => unsafe { K::kernel(kc, a_panel, b_panel.as_ptr(), c.ptr.offset(offset), c.rsc, c.csc, op) },
                 None => {
                     // SAFETY: `tile` holds MR·NR ≤ MAX_TILE floats, row-major with stride NR.
                     unsafe {
                         K::kernel(
                             kc,
-                            a_panel.as_ptr(),
+                            a_panel,
                             b_panel.as_ptr(),
                             tile.as_mut_ptr(),
                             nr as isize,

@@ -2,10 +2,10 @@
 
 use crate::elementwise::ElementOp;
 
-/// A register-tile kernel: `C[MR×NR] (=|+=) Ã·B̃` for packed panels of length `k`.
+/// A register-tile kernel: `C[MR×NR] (=|+=) Ã·B̃` for panels of length `k`.
 ///
 /// Packed layouts (written by `pack.rs`): `a[p * MR + i]` is `A(i, p)` and `b[p * NR + j]` is
-/// `B(p, j)` for `p < k`. Every element of the tile is an FMA (or multiply-add for the portable
+/// `B(p, j)` for `p < k`; or A read in place ([`APanel::Rows`]). Every element of the tile is an FMA (or multiply-add for the portable
 /// kernel) chain over `p = 0, 1, …, k−1` started from zero; then [`TileOp`] combines it into C
 /// while it is still in registers.
 pub(crate) trait Microkernel {
@@ -20,12 +20,35 @@ pub(crate) trait Microkernel {
     /// and writes it through `op`.
     ///
     /// # Safety
-    /// The caller guarantees: the CPU supports the kernel's instruction set; `a` holds
-    /// `k · MR` and `b` holds `k · NR` readable floats; every `c + i·rsc + j·csc` with `i < MR`,
+    /// The caller guarantees: the CPU supports the kernel's instruction set; `a` addresses
+    /// `A(i, p)` for `i < MR`, `p < k` and `b` holds `k · NR` readable floats; every `c + i·rsc + j·csc` with `i < MR`,
     /// `j < NR` is readable and writable, not aliased by `a` or `b`, and not written by another
     /// thread during the call; `op` is `Store` or `Add` unless `csc = 1`, and its operand
     /// is the tile's bias (`NR` floats) or mask (`c`'s offsets).
-    unsafe fn kernel(k: usize, a: *const f32, b: *const f32, c: *mut f32, rsc: isize, csc: isize, op: TileOp);
+    unsafe fn kernel(k: usize, a: APanel, b: *const f32, c: *mut f32, rsc: isize, csc: isize, op: TileOp);
+}
+
+/// Where a kernel reads its `MR` rows of A.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum APanel {
+    /// A packed panel: `A(i, p)` at `ptr + p·MR + i`.
+    Packed(*const f32),
+    /// The rows of a reduction-contiguous A in place: `A(i, p)` at `ptr + i·lda + p`. A kernel
+    /// broadcasts A's values one at a time, so it needs no copy of them in panel order; reading
+    /// them in place saves the transposing copy that packing such an A takes (each element of C
+    /// still sees the same products in the same order).
+    Rows { ptr: *const f32, lda: usize },
+}
+
+impl APanel {
+    /// The address of `A(i, 0)` and the distances between rows and between reduction steps.
+    #[inline(always)]
+    pub(crate) fn strides(self, mr: usize) -> (*const f32, usize, usize) {
+        match self {
+            APanel::Packed(ptr) => (ptr, 1, mr),
+            APanel::Rows { ptr, lda } => (ptr, lda, 1),
+        }
+    }
 }
 
 /// How a kernel writes its sums into the tile of C: `op` on every element while the sums are in
@@ -73,14 +96,17 @@ impl Microkernel for Portable {
     const NR: usize = 8;
     const AVX: bool = false;
 
-    unsafe fn kernel(k: usize, a: *const f32, b: *const f32, c: *mut f32, rsc: isize, csc: isize, op: TileOp) {
+    unsafe fn kernel(k: usize, a: APanel, b: *const f32, c: *mut f32, rsc: isize, csc: isize, op: TileOp) {
         const MR: usize = Portable::MR;
         const NR: usize = Portable::NR;
-        // SAFETY: the caller guarantees `a` holds k·MR and `b` holds k·NR floats.
-        let (a, b) = unsafe { (std::slice::from_raw_parts(a, k * MR), std::slice::from_raw_parts(b, k * NR)) };
+        let (a, rs, ps) = a.strides(MR);
+        // SAFETY: the caller guarantees `b` holds k·NR floats.
+        let b = unsafe { std::slice::from_raw_parts(b, k * NR) };
         let mut acc = [[0.0f32; NR]; MR];
-        for (ap, bp) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
-            for (row, &ai) in acc.iter_mut().zip(ap) {
+        for (p, bp) in b.chunks_exact(NR).enumerate() {
+            for (i, row) in acc.iter_mut().enumerate() {
+                // SAFETY: the caller guarantees A(i, p) at this address for i < MR, p < k.
+                let ai = unsafe { *a.add(i * rs + p * ps) };
                 for (x, &bj) in row.iter_mut().zip(bp) {
                     *x += ai * bj;
                 }

@@ -6,7 +6,7 @@
 
 use std::arch::x86_64::*;
 
-use super::kernel::{Microkernel, TileOp, MAX_TILE};
+use super::kernel::{APanel, Microkernel, TileOp, MAX_TILE};
 use crate::elementwise::ElementOp;
 
 /// AVX-512F, 8×32: 16 zmm accumulators + 2 B vectors + 1 broadcast; 2 loads and 8 broadcasts
@@ -38,13 +38,13 @@ macro_rules! microkernel {
             const AVX: bool = true;
 
             #[inline(always)]
-            unsafe fn kernel(k: usize, a: *const f32, b: *const f32, c: *mut f32, rsc: isize, csc: isize, op: TileOp) {
+            unsafe fn kernel(k: usize, a: APanel, b: *const f32, c: *mut f32, rsc: isize, csc: isize, op: TileOp) {
                 /// [`tile`] compiled with the instruction set enabled: the intrinsics it inlines
                 /// take their target feature from here.
                 #[target_feature(enable = $feature)]
                 unsafe fn with_feature(
                     k: usize,
-                    a: *const f32,
+                    a: APanel,
                     b: *const f32,
                     c: *mut f32,
                     rsc: isize,
@@ -52,7 +52,15 @@ macro_rules! microkernel {
                     op: TileOp,
                 ) {
                     // SAFETY: the contract of `Microkernel::kernel`, forwarded by our caller.
-                    unsafe { tile::<$register, $mr, $nv>(k, a, b, c, rsc, csc, op) }
+                    // One loop per layout of A, so the packed one keeps its constant offsets.
+                    unsafe {
+                        match a {
+                            APanel::Packed(a) => tile::<$register, $mr, $nv>(k, a, (1, $mr), b, c, rsc, csc, op),
+                            APanel::Rows { ptr, lda } => {
+                                tile::<$register, $mr, $nv>(k, ptr, (lda, 1), b, c, rsc, csc, op)
+                            }
+                        }
+                    }
                 }
                 // SAFETY: the caller of `Microkernel::kernel` guarantees that this CPU has
                 // `$feature` and the memory contract, which `with_feature` forwards.
@@ -67,16 +75,18 @@ microkernel!(Avx512Thin, __m512, "avx512f", mr: 10, nv: 2);
 microkernel!(Avx2Thin, __m256, "avx2,fma", mr: 5, nv: 2);
 
 /// The one microkernel body, `MR × (LANES·NV)` with registers `V`: per step of the reduction,
-/// `NV` loads of the packed B row, then for each of the `MR` packed A values a broadcast and `NV`
-/// FMAs. Always inlined, so that it is compiled inside the `#[target_feature]` function of its
+/// `NV` loads of the packed B row, then for each of the `MR` A values (`A(i, p)` at
+/// `a + i·rs + p·ps`) a broadcast and `NV` FMAs. Always inlined, so that it is compiled inside the `#[target_feature]` function of its
 /// kernel and its intrinsics become that instruction set's instructions.
 ///
 /// # Safety
 /// The contract of [`Microkernel::kernel`], with `V`'s instruction set as the kernel's.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 unsafe fn tile<V: Register, const MR: usize, const NV: usize>(
     k: usize,
     a: *const f32,
+    (rs, ps): (usize, usize),
     b: *const f32,
     c: *mut f32,
     rsc: isize,
@@ -88,17 +98,17 @@ unsafe fn tile<V: Register, const MR: usize, const NV: usize>(
     let mut acc = [[unsafe { V::zero() }; NV]; MR];
     let (mut a, mut b) = (a, b);
     for _ in 0..k {
-        // SAFETY: the caller guarantees k·MR floats at `a` and k·NR at `b`, and `V`'s instruction
-        // set; we advance by one row of each per step.
+        // SAFETY: the caller guarantees A(i, p) at a + i·rs + p·ps for i < MR, p < k, k·NR floats
+        // at `b`, and `V`'s instruction set; we advance by one reduction step of each.
         unsafe {
             let bv: [V; NV] = std::array::from_fn(|v| V::load(b.add(v * V::LANES)));
             for (i, row) in acc.iter_mut().enumerate() {
-                let ai = V::splat(*a.add(i));
+                let ai = V::splat(*a.add(i * rs));
                 for (x, &bx) in row.iter_mut().zip(&bv) {
                     *x = V::fmadd(ai, bx, *x);
                 }
             }
-            a = a.add(MR);
+            a = a.add(ps);
             b = b.add(nr);
         }
     }
