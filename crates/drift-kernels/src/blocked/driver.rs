@@ -279,14 +279,8 @@ pub(crate) unsafe fn gemm<K: Microkernel>(
     let a_len = if a_in_place { 0 } else { (m_pad * k).next_multiple_of(16) };
     let b_len = (n_pad * k).next_multiple_of(16);
     let private_a = match a_packing {
-        Packing::Private if a_in_place => {
-            if a_edge {
-                (mr * kc_max).next_multiple_of(16)
-            } else {
-                0
-            }
-        }
-        Packing::Private => a_block_len.next_multiple_of(16),
+        Packing::Private if a_edge => (mr * kc_max).next_multiple_of(16),
+        Packing::Private if !a_in_place => a_block_len.next_multiple_of(16),
         _ => 0,
     };
     let private_b = if b_packing == Packing::Private { b_block_len.next_multiple_of(16) } else { 0 };
@@ -485,11 +479,19 @@ unsafe fn gemm_block<K: Microkernel>(
         Epilogue::ReluMask(mask) => mask[o],
         _ => no_operand(),
     };
-    // How a full tile at element offset `o`, column `j` of C is written from the registers; `None`
-    // where it goes through the stack tile and `finish` instead (an epilogue on strided C, or a
-    // bias along the rows of the transposed orientation).
-    let full_tile_op = |o: usize, j: usize| match (op, epilogue) {
+    // How a full tile at element offset `o`, row `i`, column `j` of C is written from the
+    // registers; `None` where it goes through the stack tile and `finish` instead (an epilogue on
+    // strided C, or a bias along the rows of the transposed orientation, that the kernel does not
+    // write itself).
+    let full_tile_op = |o: usize, i: usize, j: usize| match (op, epilogue) {
         (ElementOp::Store | ElementOp::Add, _) => Some(TileOp::plain(op)),
+        // Contiguous columns (the transposed orientation), whose bias is along the rows: an
+        // 8-row kernel writes them from its registers.
+        (ElementOp::Bias { .. }, Epilogue::Bias(bias) | Epilogue::BiasRelu(bias))
+            if K::COLUMNS && c.csc != 1 && c.rsc == 1 && bias_along_rows =>
+        {
+            Some(TileOp { op, operand: bias[i..i + mr].as_ptr() })
+        }
         _ if c.csc != 1 || (bias_along_rows && matches!(op, ElementOp::Bias { .. })) => None,
         (_, Epilogue::Bias(bias) | Epilogue::BiasRelu(bias)) => Some(TileOp { op, operand: bias[j..j + nr].as_ptr() }),
         (_, Epilogue::ReluMask(mask)) => Some(TileOp { op, operand: mask[o..].as_ptr() }),
@@ -504,10 +506,11 @@ unsafe fn gemm_block<K: Microkernel>(
             let rows = mr.min(m - ip * mr);
             let offset = (ip * mr) as isize * c.rsc + (jp * nr) as isize * c.csc;
             let full = rows == mr && cols == nr;
-            match full.then(|| full_tile_op(offset as usize, jp * nr)).flatten() {
+            match full.then(|| full_tile_op(offset as usize, ip * mr, jp * nr)).flatten() {
                 // SAFETY: a full tile inside C (ip·MR < m, jp·NR < n), ours alone; an A panel of
-                // MR rows over kc indices (`ABlock::panel`) and a B panel of kc·NR floats; `op` is plain unless csc = 1, and its operand comes
-                // from a slice of C's extent, at this tile.
+                // MR rows over kc indices (`ABlock::panel`) and a B panel of kc·NR floats; `op` is
+                // plain unless csc = 1 or (a `COLUMNS` kernel, rsc = 1) a bias along the rows,
+                // and its operand comes from a slice of C's extent, at this tile.
                 Some(op) => unsafe { K::kernel(kc, a_panel, b_panel.as_ptr(), c.ptr.offset(offset), c.rsc, c.csc, op) },
                 None => {
                     // SAFETY: `tile` holds MR·NR ≤ MAX_TILE floats, row-major with stride NR.

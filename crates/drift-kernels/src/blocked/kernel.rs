@@ -15,6 +15,10 @@ pub(crate) trait Microkernel {
     const NR: usize;
     /// The kernel's instruction set includes AVX, so the packing may use it too.
     const AVX: bool;
+    /// The kernel writes full tiles of a C whose columns are contiguous (`rsc = 1`, the
+    /// transposed orientation) from its registers, a bias along the tile's rows included: its
+    /// tile has 8 rows, one AVX vector per column of C.
+    const COLUMNS: bool;
 
     /// Computes one full `MR × NR` tile of C at `c`, element `(i, j)` at `c + i·rsc + j·csc`,
     /// and writes it through `op`.
@@ -23,8 +27,9 @@ pub(crate) trait Microkernel {
     /// The caller guarantees: the CPU supports the kernel's instruction set; `a` addresses
     /// `A(i, p)` for `i < MR`, `p < k` and `b` holds `k · NR` readable floats; every `c + i·rsc + j·csc` with `i < MR`,
     /// `j < NR` is readable and writable, not aliased by `a` or `b`, and not written by another
-    /// thread during the call; `op` is `Store` or `Add` unless `csc = 1`, and its operand
-    /// is the tile's bias (`NR` floats) or mask (`c`'s offsets).
+    /// thread during the call; `op` is `Store` or `Add` unless `csc = 1`, or `rsc = 1` with a
+    /// `Bias` for a kernel with [`COLUMNS`](Self::COLUMNS); its operand is the tile's bias (`NR`
+    /// floats along the columns, `MR` along the rows when `csc ≠ 1`) or mask (`c`'s offsets).
     unsafe fn kernel(k: usize, a: APanel, b: *const f32, c: *mut f32, rsc: isize, csc: isize, op: TileOp);
 }
 
@@ -53,7 +58,7 @@ impl APanel {
 
 /// How a kernel writes its sums into the tile of C: `op` on every element while the sums are in
 /// registers. `operand` points at the bias of the tile's first column for `ElementOp::Bias`
-/// (column `j` takes `operand[j]`), at the mask value of the tile's corner for `ElementOp::Mask`
+/// (column `j` takes `operand[j]`; row `i` takes `operand[i]` when C's columns are contiguous), at the mask value of the tile's corner for `ElementOp::Mask`
 /// (with C's strides), and is null otherwise.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct TileOp {
@@ -95,6 +100,7 @@ impl Microkernel for Portable {
     const MR: usize = 4;
     const NR: usize = 8;
     const AVX: bool = false;
+    const COLUMNS: bool = false;
 
     unsafe fn kernel(k: usize, a: APanel, b: *const f32, c: *mut f32, rsc: isize, csc: isize, op: TileOp) {
         const MR: usize = Portable::MR;

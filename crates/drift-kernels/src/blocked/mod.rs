@@ -147,7 +147,8 @@ fn source<'a>(m: &MatRef<'a>, what: &str) -> Source<'a> {
 ///
 /// When `n` is much smaller than `m` relative to the tile (the 10-class output layer), computing
 /// `Cᵀ = Bᵀ·Aᵀ` puts the short dimension under `MR` instead of `NR` and wastes less of the
-/// register tile. Each element still gets the same products in the same order (the product of
+/// register tile; the forward product of a wide layer is swapped too, to pack its smaller
+/// operand ([`transposes_less`]). Each element still gets the same products in the same order (the product of
 /// two floats does not depend on their order), so the choice does not change any bit. Then,
 /// when the rows are few (at most `THIN_ROWS`, the classes of the output layer) and the thin
 /// kernel `T` pads them less than `K` does, `T` computes the product: the tile's shape only
@@ -161,7 +162,7 @@ fn run<K: Microkernel, T: Microkernel>(
     epilogue: Epilogue<'_>,
 ) {
     let padded = |rows: usize, cols: usize| rows.div_ceil(K::MR) * K::MR * cols.div_ceil(K::NR) * K::NR;
-    let swap = 4 * padded(n, m) < 3 * padded(m, n);
+    let swap = 4 * padded(n, m) < 3 * padded(m, n) || transposes_less::<K>((m, k, n), a, b, epilogue);
     let (rows, k, cols, a, b, c, bias_along_rows) = if swap {
         (n, k, m, b, a, Out { ptr: c.ptr, rsc: c.csc, csc: c.rsc }, true)
     } else {
@@ -181,6 +182,24 @@ fn run<K: Microkernel, T: Microkernel>(
             driver::gemm::<K>(bs, (rows, k, cols), a, b, c, (epilogue, bias_along_rows));
         }
     }
+}
+
+/// Whether computing `Cᵀ = Bᵀ·Aᵀ` copies less than `C = A·B` for a product whose operands both
+/// have their reduction contiguous (the forward `X·Wᵀ`, activations by weights). As it stands, A
+/// is read in place and B packed by a transposing copy of its `n·k` floats; swapped, A's `m·k`
+/// floats are transposed instead, and each tile goes to contiguous columns of C, which a
+/// [`COLUMNS`](Microkernel::COLUMNS) kernel writes from its registers for a plain or bias
+/// epilogue. Worth it when the copy saved, `(n − m)·k` floats, exceeds twice the `m·n` elements
+/// written through the transposition (a batch of 128 against 512 or 1000 weights' rows).
+fn transposes_less<K: Microkernel>(
+    (m, k, n): (usize, usize, usize),
+    a: Source<'_>,
+    b: Source<'_>,
+    epilogue: Epilogue<'_>,
+) -> bool {
+    let writable =
+        matches!(epilogue, Epilogue::None | Epilogue::Accumulate | Epilogue::Bias(_) | Epilogue::BiasRelu(_));
+    K::COLUMNS && writable && a.k_stride == 1 && b.k_stride == 1 && n > m && (n - m) * k > 2 * m * n
 }
 
 /// Products with at most this many rows (after the orientation is chosen) may take the thin

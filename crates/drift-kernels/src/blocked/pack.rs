@@ -133,7 +133,7 @@ fn copy_rows<const N: usize>(dst: &mut [f32], src: Source<'_>, base: usize, kc: 
 }
 
 #[cfg(target_arch = "x86_64")]
-mod x86 {
+pub(super) mod x86 {
     use std::arch::x86_64::*;
 
     /// Transposes 8 lanes × 8 indices: reads `s + r·ls + q`, writes `d + q·ld + r` (r, q < 8).
@@ -141,7 +141,7 @@ mod x86 {
     /// # Safety
     /// AVX present; those 64 reads and 64 writes are in bounds.
     #[target_feature(enable = "avx")]
-    pub(super) unsafe fn transpose_8x8(s: *const f32, ls: usize, d: *mut f32, ld: usize) {
+    pub(in crate::blocked) unsafe fn transpose_8x8(s: *const f32, ls: usize, d: *mut f32, ld: usize) {
         // SAFETY: the caller's bounds, row by row.
         unsafe {
             let r: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(s.add(i * ls)));

@@ -7,6 +7,7 @@
 use std::arch::x86_64::*;
 
 use super::kernel::{APanel, Microkernel, TileOp, MAX_TILE};
+use super::pack::x86::transpose_8x8;
 use crate::elementwise::ElementOp;
 
 /// AVX-512F, 8×32: 16 zmm accumulators + 2 B vectors + 1 broadcast; 2 loads and 8 broadcasts
@@ -36,6 +37,7 @@ macro_rules! microkernel {
             const MR: usize = $mr;
             const NR: usize = $nv * <$register as Register>::LANES;
             const AVX: bool = true;
+            const COLUMNS: bool = $mr == 8;
 
             #[inline(always)]
             unsafe fn kernel(k: usize, a: APanel, b: *const f32, c: *mut f32, rsc: isize, csc: isize, op: TileOp) {
@@ -117,8 +119,10 @@ unsafe fn tile<V: Register, const MR: usize, const NV: usize>(
 }
 
 /// Writes the accumulators into the tile of C through `op`: in registers when rows are
-/// contiguous (`csc = 1`), else (the transposed orientation, `Store` or `Add` only) through a
-/// row-major tile on the stack. Generic over the register type so both kernels share it.
+/// contiguous (`csc = 1`), else (the transposed orientation) through a row-major tile on the
+/// stack, from which an 8-row tile goes to contiguous columns of C as AVX vectors
+/// ([`write_columns`]) and any other element by element (`Store` or `Add` only). Generic over the
+/// register type so both kernels share it.
 ///
 /// # Safety
 /// The vector instructions of `V` are available; the contract of `Microkernel::kernel` for `c`,
@@ -133,13 +137,20 @@ unsafe fn write_tile<V: Register, const MR: usize, const NV: usize>(
 ) {
     let nr = NV * V::LANES;
     if csc != 1 {
-        debug_assert!(matches!(op.op, ElementOp::Store | ElementOp::Add), "{op:?} on strided C");
         let mut tile = [0.0f32; MAX_TILE];
         // SAFETY: the tile holds MR·NR ≤ MAX_TILE floats, rows NR apart; the caller promised
         // `V`'s instruction set.
         unsafe { store_rows(acc, tile.as_mut_ptr(), nr as isize, |_, _, x| x) };
-        // SAFETY: (i, j) < (MR, NR) is inside the caller's tile, and `op` has no operand.
-        unsafe { scatter(&tile[..MR * nr], nr, c, rsc, csc, op) };
+        if MR == 8 && rsc == 1 {
+            // SAFETY: every x86 kernel has AVX; column j of the tile is the 8 floats at
+            // c + j·csc (rsc = 1), the caller's; NR is a multiple of 8; a bias operand holds the
+            // tile's 8 rows (the contract of `Microkernel::kernel` for `COLUMNS`).
+            unsafe { write_columns(&tile[..8 * nr], nr, c, csc, op) };
+        } else {
+            debug_assert!(matches!(op.op, ElementOp::Store | ElementOp::Add), "{op:?} on strided C");
+            // SAFETY: (i, j) < (MR, NR) is inside the caller's tile, and `op` has no operand.
+            unsafe { scatter(&tile[..MR * nr], nr, c, rsc, csc, op) };
+        }
         return;
     }
     // SAFETY: (each arm) the caller promised `V`'s instruction set, that row i of the tile is NR
@@ -192,6 +203,51 @@ unsafe fn store_rows<V: Register, const MR: usize, const NV: usize>(
                 let p = c.offset(i as isize * rsc + (v * V::LANES) as isize);
                 V::store(p, f(p, (i, v), x));
             }
+        }
+    }
+}
+
+/// Writes an 8-row tile, row-major in `tile` (rows `nr` apart), into a C whose columns are
+/// contiguous (element `(i, j)` at `c + i + j·csc`): 8 columns at a time are transposed through
+/// AVX registers, then each column of C gets `op` as one vector. The forward product in its
+/// transposed orientation (`Zᵀ = W·Xᵀ`, see `run` in `mod.rs`) writes all its tiles this way;
+/// a bias along the rows is one vector for every column. Each element is computed as
+/// [`ElementOp::apply`] computes it.
+///
+/// # Safety
+/// AVX is available; `c + i + j·csc` is readable and writable for `i < 8`, `j < nr`; `nr` is a
+/// multiple of 8; `op` is `Store`, `Add` or `Bias`, whose operand holds 8 floats.
+#[inline(always)]
+unsafe fn write_columns(tile: &[f32], nr: usize, c: *mut f32, csc: isize, op: TileOp) {
+    debug_assert!(tile.len() == 8 * nr && nr.is_multiple_of(8) && nr * 8 <= MAX_TILE);
+    let mut columns = [0.0f32; MAX_TILE];
+    // SAFETY: (all below) AVX is the caller's promise; `tile` and `columns` hold 8·nr floats;
+    // column j of C is the 8 floats at c + j·csc (the caller's), and a bias holds 8.
+    unsafe {
+        for jb in (0..nr).step_by(8) {
+            transpose_8x8(tile.as_ptr().add(jb), nr, columns.as_mut_ptr().add(jb * 8), 8);
+        }
+        let bias = match op.op {
+            ElementOp::Bias { .. } => __m256::load(op.operand),
+            _ => __m256::zero(),
+        };
+        for j in 0..nr {
+            let x = __m256::load(columns.as_ptr().add(j * 8));
+            let p = c.offset(j as isize * csc);
+            let y = match op.op {
+                ElementOp::Store => x,
+                ElementOp::Add => __m256::add(__m256::load(p), x),
+                ElementOp::Bias { add, relu } => {
+                    let s = __m256::add(if add { __m256::add(__m256::load(p), x) } else { x }, bias);
+                    if relu {
+                        __m256::relu(s)
+                    } else {
+                        s
+                    }
+                }
+                ElementOp::Mask { .. } | ElementOp::Sgd(_) => unreachable!("{op:?} on contiguous columns"),
+            };
+            __m256::store(p, y);
         }
     }
 }
