@@ -182,6 +182,28 @@ fn fused_equals_separate_on_training_shapes() {
     }
 }
 
+/// AVX-512 computes a wide layer's forward product transposed, its tiles written to contiguous
+/// columns of C from the registers; AVX2 keeps the orientation. The same bits for every epilogue
+/// and layout, on shapes with one and two reduction blocks and with partial tiles on both edges.
+#[test]
+fn avx512_and_avx2_fused_agree_bitwise() {
+    // `&`, not `&&`: each instruction set the CPU lacks is recorded.
+    if !(common::has(Kernel::Avx512) & common::has(Kernel::Avx2)) {
+        return;
+    }
+    for (m, k, n) in [(128, 784, 512), (33, 600, 129), (40, 200, 520), (96, 1000, 1000)] {
+        for layout in LAYOUTS {
+            let case = Case::new(layout, m, k, n, 11);
+            for epilogue in case.epilogues() {
+                let (x, y) = (case.fused(Kernel::Avx512, epilogue), case.fused(Kernel::Avx2, epilogue));
+                let what = format!("{epilogue:?}");
+                let what = what.split('(').next().unwrap_or("");
+                assert!(same_bits(&x, &y), "{layout:?} {m}×{k}×{n} {what}: AVX-512 and AVX2 differ");
+            }
+        }
+    }
+}
+
 /// The same bits on 1, 2 and 3 threads for every epilogue, layout and kernel, on shapes above
 /// and below the size where a product runs on the calling thread.
 #[test]
