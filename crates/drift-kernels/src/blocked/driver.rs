@@ -247,7 +247,7 @@ pub(crate) unsafe fn gemm<K: Microkernel>(
     c: Out,
     (epilogue, bias_along_rows): (Epilogue<'_>, bool),
 ) {
-    debug_assert!(m > 0 && k > 0 && n > 0);
+    debug_assert!(m > 0 && k > 0 && n > 0 && a.lanes == m && b.lanes == n);
     debug_assert!(!matches!(epilogue, Epilogue::Sgd { .. }) || k <= bs.kc, "an SGD step fused over several kc blocks");
     const { assert!(K::MR * K::NR <= MAX_TILE, "the edge tile on the stack is too small for this kernel") };
     let (mr, nr) = (K::MR, K::NR);
@@ -538,8 +538,9 @@ unsafe fn gemm_block<K: Microkernel>(
 /// its bias or mask value. Each element is computed exactly as the separate pass would compute
 /// it from the stored product, so fusing never changes a bit.
 ///
-/// Rows of C are contiguous except in the transposed orientation of thin products; the
-/// contiguous case runs over slices, which the compiler vectorises.
+/// Rows of C are contiguous except in the transposed orientation (thin products, the forward of
+/// wide layers), where this handles the edge tiles; the contiguous case runs over slices, which
+/// the compiler vectorises.
 ///
 /// # Safety
 /// Every element `(i0 + i, j0 + j)`, `i < rows`, `j < cols`, is inside C and no other thread's.

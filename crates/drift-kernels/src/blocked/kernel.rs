@@ -58,7 +58,8 @@ impl APanel {
 
 /// How a kernel writes its sums into the tile of C: `op` on every element while the sums are in
 /// registers. `operand` points at the bias of the tile's first column for `ElementOp::Bias`
-/// (column `j` takes `operand[j]`; row `i` takes `operand[i]` when C's columns are contiguous), at the mask value of the tile's corner for `ElementOp::Mask`
+/// (column `j` takes `operand[j]`; row `i` takes `operand[i]` for a tile that a `COLUMNS` kernel
+/// writes to contiguous columns of C), at the mask value of the tile's corner for `ElementOp::Mask`
 /// (with C's strides), and is null otherwise.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct TileOp {

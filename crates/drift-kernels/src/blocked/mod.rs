@@ -162,7 +162,8 @@ fn run<K: Microkernel, T: Microkernel>(
     epilogue: Epilogue<'_>,
 ) {
     let padded = |rows: usize, cols: usize| rows.div_ceil(K::MR) * K::MR * cols.div_ceil(K::NR) * K::NR;
-    let swap = 4 * padded(n, m) < 3 * padded(m, n) || transposes_less::<K>((m, k, n), a, b, epilogue);
+    let swap = 4 * padded(n, m) < 3 * padded(m, n)
+        || (padded(n, m) <= padded(m, n) && transposes_less::<K>((m, k, n), a, b, epilogue));
     let (rows, k, cols, a, b, c, bias_along_rows) = if swap {
         (n, k, m, b, a, Out { ptr: c.ptr, rsc: c.csc, csc: c.rsc }, true)
     } else {
@@ -187,10 +188,12 @@ fn run<K: Microkernel, T: Microkernel>(
 /// Whether computing `Cᵀ = Bᵀ·Aᵀ` copies less than `C = A·B` for a product whose operands both
 /// have their reduction contiguous (the forward `X·Wᵀ`, activations by weights). As it stands, A
 /// is read in place and B packed by a transposing copy of its `n·k` floats; swapped, A's `m·k`
-/// floats are transposed instead, and each tile goes to contiguous columns of C, which a
-/// [`COLUMNS`](Microkernel::COLUMNS) kernel writes from its registers for a plain or bias
-/// epilogue. Worth it when the copy saved, `(n − m)·k` floats, exceeds twice the `m·n` elements
-/// written through the transposition (a batch of 128 against 512 or 1000 weights' rows).
+/// floats are transposed instead, and each full tile goes to contiguous columns of C, which a
+/// [`COLUMNS`](Microkernel::COLUMNS) kernel writes with vector instructions for a plain or bias
+/// epilogue (through the stack and 8×8 transposes). Worth it when the copy saved, `(n − m)·k`
+/// floats, exceeds twice the `m·n` elements written through the transposition (a batch of 128
+/// against 512 or 1000 weights' rows); the caller also requires that the swap pads the tiles no
+/// more (a batch under `NR` rows would waste most of each tile).
 fn transposes_less<K: Microkernel>(
     (m, k, n): (usize, usize, usize),
     a: Source<'_>,

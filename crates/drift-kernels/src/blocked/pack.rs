@@ -1,4 +1,5 @@
-//! Packing: copies of A into MR-row panels and of B into NR-column panels, from any strides.
+//! Packing: copies of A into MR-row panels and of B into NR-column panels, from any strides (an
+//! A whose reduction is contiguous is read in place instead, see `driver.rs`).
 //!
 //! Both operands are seen as *lanes* along a reduction index `p`: the rows of A (`A(i, p)`) and
 //! the columns of B (`B(p, j)`). A panel of width `R` holds `R` consecutive lanes over a range

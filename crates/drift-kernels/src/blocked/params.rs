@@ -7,14 +7,14 @@
 //! The driver (`driver.rs`) cuts `C = A·B` (`A: m×k`, `B: k×n`) in three ways:
 //!
 //! * `kc` cuts the reduction dimension `k` into `⌈k / kc⌉` blocks of equal length (784 → 2×392).
-//!   A microkernel call streams a packed `MR × kc` A panel and `kc × NR` B panel; C is read and
-//!   written once per block. **`kc` is the only block size that changes the result**: each
-//!   element of C is the sum, block by block in order, of an FMA chain started from zero inside
-//!   the block. The FMA instruction sets share one `kc` so that AVX2 and AVX-512 give the same
-//!   bits. 512 beat 128, 192, 256 and 384 on the training shapes (fewer passes over C; the
+//!   A microkernel call streams an `MR × kc` A panel (packed or in place) and a packed `kc × NR`
+//!   B panel; C is read and written once per block. **`kc` is the only block size that changes
+//!   the result**: each element of C is the sum, block by block in order, of an FMA chain
+//!   started from zero inside the block. The FMA instruction sets share one `kc` so that AVX2
+//!   and AVX-512 give the same bits. 512 beat 128, 192, 256 and 384 on the training shapes (fewer passes over C; the
 //!   64 KiB B micro-panel streams from L2 with the hardware prefetcher keeping up).
-//! * `mc` caps the rows of a task's row block: its packed A block (`mc × kc`, 256 KiB for the
-//!   AVX-512 values) is re-read from L2 for every NR-column panel of the task.
+//! * `mc` caps the rows of a task's row block: its A block (`mc × kc`, 256 KiB for the AVX-512
+//!   values, packed or in place) is re-read from L2 for every NR-column panel of the task.
 //! * `nc` caps the columns of a task's column block: its packed B block (`kc × nc`) is touched
 //!   once per `kc` block, panel by panel.
 //!

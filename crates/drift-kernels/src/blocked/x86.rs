@@ -1,8 +1,8 @@
 //! The x86-64 microkernels: AVX-512 and AVX2+FMA, broadcast-A × vector-B outer products.
 //!
 //! Per step `p` of the reduction, the kernel loads `NR / LANES` vectors of the packed B row,
-//! broadcasts each of the `MR` packed A values and issues `MR · NR / LANES` FMAs into
-//! accumulators that stay in registers for the whole call.
+//! broadcasts each of the `MR` A values (packed, or read in place) and issues `MR · NR / LANES`
+//! FMAs into accumulators that stay in registers for the whole call.
 
 use std::arch::x86_64::*;
 
@@ -141,6 +141,8 @@ unsafe fn write_tile<V: Register, const MR: usize, const NV: usize>(
         // SAFETY: the tile holds MR·NR ≤ MAX_TILE floats, rows NR apart; the caller promised
         // `V`'s instruction set.
         unsafe { store_rows(acc, tile.as_mut_ptr(), nr as isize, |_, _, x| x) };
+        // The condition of `Microkernel::COLUMNS` (`MR == 8` for these kernels), under which the
+        // driver may also hand us a bias along the rows.
         if MR == 8 && rsc == 1 {
             // SAFETY: every x86 kernel has AVX; column j of the tile is the 8 floats at
             // c + j·csc (rsc = 1), the caller's; NR is a multiple of 8; a bias operand holds the
@@ -220,19 +222,23 @@ unsafe fn store_rows<V: Register, const MR: usize, const NV: usize>(
 #[inline(always)]
 unsafe fn write_columns(tile: &[f32], nr: usize, c: *mut f32, csc: isize, op: TileOp) {
     debug_assert!(tile.len() == 8 * nr && nr.is_multiple_of(8) && nr * 8 <= MAX_TILE);
-    let mut columns = [0.0f32; MAX_TILE];
-    // SAFETY: (all below) AVX is the caller's promise; `tile` and `columns` hold 8·nr floats;
-    // column j of C is the 8 floats at c + j·csc (the caller's), and a bias holds 8.
+    // Not zeroed (2 KiB per tile): the transposes write all 8·nr floats before any is read.
+    let mut columns = std::mem::MaybeUninit::<[f32; MAX_TILE]>::uninit();
+    let columns = columns.as_mut_ptr().cast::<f32>();
+    // SAFETY: (all below) AVX is the caller's promise; `tile` and `columns` hold 8·nr floats, and
+    // the transposes write columns[jb·8 + q·8 + r] for every jb, q, r < 8, all of them, before
+    // the loads read them; column j of C is the 8 floats at c + j·csc (the caller's), and a bias
+    // holds 8.
     unsafe {
         for jb in (0..nr).step_by(8) {
-            transpose_8x8(tile.as_ptr().add(jb), nr, columns.as_mut_ptr().add(jb * 8), 8);
+            transpose_8x8(tile.as_ptr().add(jb), nr, columns.add(jb * 8), 8);
         }
         let bias = match op.op {
             ElementOp::Bias { .. } => __m256::load(op.operand),
             _ => __m256::zero(),
         };
         for j in 0..nr {
-            let x = __m256::load(columns.as_ptr().add(j * 8));
+            let x = __m256::load(columns.add(j * 8));
             let p = c.offset(j as isize * csc);
             let y = match op.op {
                 ElementOp::Store => x,
