@@ -284,6 +284,11 @@ pub(crate) unsafe fn gemm<K: Microkernel>(
         _ => 0,
     };
     let private_b = if b_packing == Packing::Private { b_block_len.next_multiple_of(16) } else { 0 };
+    let pack = |d: &mut [f32], width, src, lane0, p0, kc| {
+        // SAFETY: `K::AVX` only for kernels whose instruction set includes AVX, which our caller
+        // guarantees this CPU supports.
+        unsafe { pack_panel(d, width, src, lane0, p0, kc, K::AVX) }
+    };
     with_scratch(a_len + b_len + tasks * (private_a + private_b), |buf| {
         let packed = Packed { ptr: buf.as_mut_ptr(), len: buf.len() };
         let (grid, packed, a_flags, b_flags) = (&grid, &packed, &a_flags, &b_flags);
@@ -306,15 +311,13 @@ pub(crate) unsafe fn gemm<K: Microkernel>(
                         b_flags.get(kb * np + jp0..kb * np + jp1).unwrap_or_default(),
                         (a_len + p0 * n_pad + jp0 * nr * kc, private + private_a),
                         (jp1 - jp0, nr * kc),
-                        |i, d| pack_panel(d, nr, b, (jp0 + i) * nr, p0, kc, K::AVX),
+                        |i, d| pack(d, nr, b, (jp0 + i) * nr, p0, kc),
                     )
                 };
                 let a_block = if a_in_place {
                     let edge = if a_edge && ip1 == mp {
                         // SAFETY: this task's own region `private ..` holds MR·kc floats.
-                        unsafe {
-                            packed.own(1, private, mr * kc, |_, d| pack_panel(d, mr, a, (mp - 1) * mr, p0, kc, K::AVX))
-                        }
+                        unsafe { packed.own(1, private, mr * kc, |_, d| pack(d, mr, a, (mp - 1) * mr, p0, kc)) }
                     } else {
                         &[]
                     };
@@ -329,7 +332,7 @@ pub(crate) unsafe fn gemm<K: Microkernel>(
                             a_flags.get(kb * mp + ip0..kb * mp + ip1).unwrap_or_default(),
                             (p0 * m_pad + ip0 * mr * kc, private),
                             (ip1 - ip0, mr * kc),
-                            |i, d| pack_panel(d, mr, a, (ip0 + i) * mr, p0, kc, K::AVX),
+                            |i, d| pack(d, mr, a, (ip0 + i) * mr, p0, kc),
                         )
                     })
                 };

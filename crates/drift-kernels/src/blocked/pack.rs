@@ -23,7 +23,10 @@ pub(crate) struct Source<'a> {
 ///
 /// Panics (slice bounds) if the source does not hold the elements; `gemm_blocked` has checked
 /// the extents before, so this does not happen.
-pub(crate) fn pack_panel(
+///
+/// # Safety
+/// With `avx`, the CPU has AVX.
+pub(crate) unsafe fn pack_panel(
     dst: &mut [f32],
     width: usize,
     src: Source<'_>,
@@ -40,13 +43,14 @@ pub(crate) fn pack_panel(
         // Lanes contiguous (A column-major, B row-major): one short copy per p.
         #[cfg(target_arch = "x86_64")]
         if avx {
-            // SAFETY: the caller says the CPU has AVX.
+            // SAFETY: with `avx` the CPU has AVX (our caller's promise).
             return unsafe { copy_lanes_avx(dst, width, src, base, w, kc) };
         }
         copy_lanes(dst, width, src, base, w, kc);
     } else if src.k_stride == 1 {
         // Reduction contiguous (A row-major, B = Wᵀ of a row-major W): a transpose.
-        let r = if avx { transpose_lanes(dst, width, src, base, w, kc) } else { 0 };
+        // SAFETY: with `avx` the CPU has AVX (our caller's promise).
+        let r = if avx { unsafe { transpose_lanes(dst, width, src, base, w, kc) } } else { 0 };
         for rr in r..w {
             let start = base + rr * src.lane_stride;
             let lane = &src.data[start..start + kc];
@@ -104,9 +108,11 @@ unsafe fn copy_lanes_avx(dst: &mut [f32], width: usize, src: Source<'_>, base: u
 
 /// The transposing pack of lanes `0..w` (relative to `base`) in blocks of 8 or 4 lanes through
 /// AVX registers; returns how many lanes it packed (a multiple of 4), the caller does the rest.
-/// Only called when the CPU has AVX.
+///
+/// # Safety
+/// The CPU has AVX.
 #[cfg(target_arch = "x86_64")]
-fn transpose_lanes(dst: &mut [f32], width: usize, src: Source<'_>, base: usize, w: usize, kc: usize) -> usize {
+unsafe fn transpose_lanes(dst: &mut [f32], width: usize, src: Source<'_>, base: usize, w: usize, kc: usize) -> usize {
     // Bounds for the whole block, so the unchecked loads below stay inside `src.data`.
     let last = base + (w - 1) * src.lane_stride + kc;
     assert!(last <= src.data.len() && dst.len() == kc * width, "pack_panel: source or destination too short");
@@ -114,7 +120,7 @@ fn transpose_lanes(dst: &mut [f32], width: usize, src: Source<'_>, base: usize, 
     let mut r = 0;
     while r + 4 <= w {
         let lanes = if r + 8 <= w { 8 } else { 4 };
-        // SAFETY: AVX is present (the caller's kernel instruction set includes it). Reads: lanes
+        // SAFETY: AVX is present (our caller's promise). Reads: lanes
         // r..r+lanes, indices 0..q8 of each, all before `last` (checked above). Writes:
         // dst[q·width + r .. + lanes] for q < q8 ≤ kc, inside `dst` (kc·width floats, checked).
         unsafe {
@@ -139,8 +145,10 @@ fn transpose_lanes(dst: &mut [f32], width: usize, src: Source<'_>, base: usize, 
     r
 }
 
+/// # Safety
+/// None needed: packs nothing (no AVX off x86).
 #[cfg(not(target_arch = "x86_64"))]
-fn transpose_lanes(_: &mut [f32], _: usize, _: Source<'_>, _: usize, _: usize, _: usize) -> usize {
+unsafe fn transpose_lanes(_: &mut [f32], _: usize, _: Source<'_>, _: usize, _: usize, _: usize) -> usize {
     0
 }
 
@@ -245,7 +253,8 @@ mod tests {
                 for (lane0, p0, kc) in [(0, 0, k), (width.min(lanes - 1), 3, 16), (lanes - 1, 2, 9)] {
                     for use_avx in [false, avx] {
                         let mut dst = vec![f32::NAN; kc * width];
-                        pack_panel(&mut dst, width, src, lane0, p0, kc, use_avx);
+                        // SAFETY: `use_avx` only where the CPU has AVX (detected above).
+                        unsafe { pack_panel(&mut dst, width, src, lane0, p0, kc, use_avx) };
                         for q in 0..kc {
                             for r in 0..width {
                                 let want = if lane0 + r < lanes { data[(lane0 + r) * ls + (p0 + q) * ks] } else { 0.0 };
