@@ -163,16 +163,9 @@ unsafe fn write_tile<V: Register, const MR: usize, const NV: usize>(
         match op.op {
             ElementOp::Store => store_rows(acc, c, rsc, |_, _, x| x),
             ElementOp::Add => store_rows(acc, c, rsc, |p, _, x| V::add(V::load(p), x)),
-            ElementOp::Bias { add, relu } => {
+            ElementOp::Bias { .. } => {
                 let bias: [V; NV] = std::array::from_fn(|v| V::load(operand.add(v * V::LANES)));
-                store_rows(acc, c, rsc, |p, (_, v), x| {
-                    let s = V::add(if add { V::add(V::load(p), x) } else { x }, bias[v]);
-                    if relu {
-                        V::relu(s)
-                    } else {
-                        s
-                    }
-                })
+                store_rows(acc, c, rsc, |p, (_, v), x| plain_or_bias(op.op, p, x, bias[v]))
             }
             ElementOp::Mask { add } => store_rows(acc, c, rsc, |p, (i, v), x| {
                 let s = if add { V::add(V::load(p), x) } else { x };
@@ -238,22 +231,34 @@ unsafe fn write_columns(tile: &[f32], nr: usize, c: *mut f32, csc: isize, op: Ti
             _ => __m256::zero(),
         };
         for j in 0..nr {
-            let x = __m256::load(columns.add(j * 8));
             let p = c.offset(j as isize * csc);
-            let y = match op.op {
-                ElementOp::Store => x,
-                ElementOp::Add => __m256::add(__m256::load(p), x),
-                ElementOp::Bias { add, relu } => {
-                    let s = __m256::add(if add { __m256::add(__m256::load(p), x) } else { x }, bias);
-                    if relu {
-                        __m256::relu(s)
-                    } else {
-                        s
-                    }
+            __m256::store(p, plain_or_bias(op.op, p, __m256::load(columns.add(j * 8)), bias));
+        }
+    }
+}
+
+/// The vector form of [`ElementOp::apply`] for `Store`, `Add` and `Bias`: the new value of the
+/// `LANES` elements at `p` from their sums `x` (the old values read only when added) and their
+/// bias. One definition for the row and the column writers, so both round alike.
+///
+/// # Safety
+/// `V`'s instruction set; `p` readable for `LANES` floats when `op` adds.
+#[inline(always)]
+unsafe fn plain_or_bias<V: Register>(op: ElementOp, p: *const f32, x: V, bias: V) -> V {
+    // SAFETY: the caller's.
+    unsafe {
+        match op {
+            ElementOp::Store => x,
+            ElementOp::Add => V::add(V::load(p), x),
+            ElementOp::Bias { add, relu } => {
+                let s = V::add(if add { V::add(V::load(p), x) } else { x }, bias);
+                if relu {
+                    V::relu(s)
+                } else {
+                    s
                 }
-                ElementOp::Mask { .. } | ElementOp::Sgd(_) => unreachable!("{op:?} on contiguous columns"),
-            };
-            __m256::store(p, y);
+            }
+            ElementOp::Mask { .. } | ElementOp::Sgd(_) => unreachable!("{op:?} has an operand of its own"),
         }
     }
 }
