@@ -103,7 +103,10 @@ unsafe fn tile<V: Register, const MR: usize, const NV: usize>(
         // SAFETY: the caller guarantees A(i, p) at a + i·rs + p·ps for i < MR, p < k, k·NR floats
         // at `b`, and `V`'s instruction set; we advance by one reduction step of each.
         unsafe {
-            let bv: [V; NV] = std::array::from_fn(|v| V::load(b.add(v * V::LANES)));
+            let bv: [V; NV] = std::array::from_fn(
+                #[inline(always)]
+                |v| V::load(b.add(v * V::LANES)),
+            );
             for (i, row) in acc.iter_mut().enumerate() {
                 let ai = V::splat(*a.add(i * rs));
                 for (x, &bx) in row.iter_mut().zip(&bv) {
@@ -140,7 +143,15 @@ unsafe fn write_tile<V: Register, const MR: usize, const NV: usize>(
         let mut tile = [0.0f32; MAX_TILE];
         // SAFETY: the tile holds MR·NR ≤ MAX_TILE floats, rows NR apart; the caller promised
         // `V`'s instruction set.
-        unsafe { store_rows(acc, tile.as_mut_ptr(), nr as isize, |_, _, x| x) };
+        unsafe {
+            store_rows(
+                acc,
+                tile.as_mut_ptr(),
+                nr as isize,
+                #[inline(always)]
+                |_, _, x| x,
+            )
+        };
         // The condition of `Microkernel::COLUMNS` (`MR == 8` for these kernels), under which the
         // driver may also hand us a bias along the rows.
         if MR == 8 && rsc == 1 {
@@ -161,26 +172,61 @@ unsafe fn write_tile<V: Register, const MR: usize, const NV: usize>(
     unsafe {
         let operand = op.operand;
         match op.op {
-            ElementOp::Store => store_rows(acc, c, rsc, |_, _, x| x),
-            ElementOp::Add => store_rows(acc, c, rsc, |p, _, x| V::add(V::load(p), x)),
+            ElementOp::Store => store_rows(
+                acc,
+                c,
+                rsc,
+                #[inline(always)]
+                |_, _, x| x,
+            ),
+            ElementOp::Add => store_rows(
+                acc,
+                c,
+                rsc,
+                #[inline(always)]
+                |p, _, x| V::add(V::load(p), x),
+            ),
             ElementOp::Bias { .. } => {
-                let bias: [V; NV] = std::array::from_fn(|v| V::load(operand.add(v * V::LANES)));
-                store_rows(acc, c, rsc, |p, (_, v), x| plain_or_bias(op.op, p, x, bias[v]))
+                let bias: [V; NV] = std::array::from_fn(
+                    #[inline(always)]
+                    |v| V::load(operand.add(v * V::LANES)),
+                );
+                store_rows(
+                    acc,
+                    c,
+                    rsc,
+                    #[inline(always)]
+                    |p, (_, v), x| plain_or_bias(op.op, p, x, bias[v]),
+                )
             }
-            ElementOp::Mask { add } => store_rows(acc, c, rsc, |p, (i, v), x| {
-                let s = if add { V::add(V::load(p), x) } else { x };
-                V::zero_where_not_positive(s, V::load(operand.offset(i as isize * rsc + (v * V::LANES) as isize)))
-            }),
+            ElementOp::Mask { add } => store_rows(
+                acc,
+                c,
+                rsc,
+                #[inline(always)]
+                |p, (i, v), x| {
+                    let s = if add { V::add(V::load(p), x) } else { x };
+                    V::zero_where_not_positive(s, V::load(operand.offset(i as isize * rsc + (v * V::LANES) as isize)))
+                },
+            ),
             ElementOp::Sgd(lr) => {
                 let lr = V::splat(lr);
-                store_rows(acc, c, rsc, |p, _, x| V::sub(V::load(p), V::mul(lr, x)))
+                store_rows(
+                    acc,
+                    c,
+                    rsc,
+                    #[inline(always)]
+                    |p, _, x| V::sub(V::load(p), V::mul(lr, x)),
+                )
             }
         }
     }
 }
 
 /// `c[i·rsc + v·LANES ..] = f(that address, (i, v), acc[i][v])` for every register of the tile;
-/// fully unrolled.
+/// fully unrolled. Callers mark their closures `#[inline(always)]` (as every closure of these
+/// kernels): a closure does not inherit the kernel's target features, so one left out of line
+/// ran its intrinsics as calls (write_tile's closures took 7% of a W = 128 epoch).
 ///
 /// # Safety
 /// Each row `c + i·rsc .. + NV·LANES` is writable, and whatever `f` reads is readable.
