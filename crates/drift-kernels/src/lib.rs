@@ -17,6 +17,8 @@
 //! Every output element is computed by one fixed sequence of operations whatever the number of
 //! threads: work is split over fixed blocks of output rows ([`ROW_BLOCK`]) and the reduction
 //! dimension is never split, so results are bit-identical for any rayon pool size.
+//! [`team`] holds the pool's threads for a stretch of products (a training step), so that each
+//! product starts on every core at once; it changes no bit either.
 //!
 //! ```
 //! use drift_kernels::{gemm, MatMut, MatRef};
@@ -33,6 +35,7 @@ mod elementwise;
 mod epilogue;
 mod gemm;
 mod loss;
+mod team;
 
 pub use dispatch::{gemm, gemm_fused, gemm_with, Kernel, KernelError, KERNEL_ENV_VAR};
 pub use elementwise::{
@@ -41,6 +44,7 @@ pub use elementwise::{
 pub use epilogue::Epilogue;
 pub use gemm::{gemm_matrixmultiply, MatMut, MatRef, ROW_BLOCK};
 pub use loss::{ln_f64, softmax_cross_entropy, BatchLoss, LossMode, CLIP_EPSILON};
+pub use team::team;
 
 /// A name that is not one drift knows (`--kernel`, `--loss`): which kind of name, the text
 /// given, and the names accepted.

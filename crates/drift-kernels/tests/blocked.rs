@@ -6,7 +6,7 @@ mod common;
 use common::{assert_close, blocked_kernels, data, has, Layout, LAYOUTS, TRAINING_SHAPES};
 
 use drift_kernels::blocked::gemm_blocked;
-use drift_kernels::{Kernel, MatMut, MatRef};
+use drift_kernels::{team, Kernel, MatMut, MatRef};
 
 /// Operand data of one product, in the storage its layout uses.
 struct Operands {
@@ -131,14 +131,21 @@ fn thin_products_match_reference() {
     }
 }
 
-fn run_on_threads(threads: usize, ops: &Operands, kernel: Kernel, accumulate: bool) -> Vec<f32> {
+/// The product on a pool of `threads`, through a fork-join per product or, `in_team`, on a
+/// [`team`] of the pool's threads.
+fn run_on_threads(threads: usize, in_team: bool, ops: &Operands, kernel: Kernel, accumulate: bool) -> Vec<f32> {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("rayon pool");
     let mut c = if accumulate { data(ops.m * ops.n, 99) } else { vec![f32::NAN; ops.m * ops.n] };
-    pool.install(|| ops.run(kernel, &mut c, accumulate));
+    if in_team {
+        pool.install(|| team(|| ops.run(kernel, &mut c, accumulate)));
+    } else {
+        pool.install(|| ops.run(kernel, &mut c, accumulate));
+    }
     c
 }
 
-/// The same bits on 1 and 2 threads (and 3, an odd split), for every layout and blocked kernel.
+/// The same bits on 1 and 2 threads (and 3, an odd split), with a fork-join per product or on a
+/// team, for every layout and blocked kernel.
 #[test]
 fn bit_identical_across_thread_counts() {
     let kernels = blocked_kernels();
@@ -147,13 +154,14 @@ fn bit_identical_across_thread_counts() {
             let ops = Operands::new(layout, m, k, n, 42);
             for &kernel in &kernels {
                 for accumulate in [false, true] {
-                    let one = run_on_threads(1, &ops, kernel, accumulate);
-                    for threads in [2, 3] {
-                        let more = run_on_threads(threads, &ops, kernel, accumulate);
+                    let one = run_on_threads(1, false, &ops, kernel, accumulate);
+                    for (threads, in_team) in [(2, false), (3, false), (2, true), (3, true)] {
+                        let more = run_on_threads(threads, in_team, &ops, kernel, accumulate);
                         let same = one.iter().zip(&more).all(|(x, y)| x.to_bits() == y.to_bits());
                         assert!(
                             same,
-                            "{kernel} {layout:?} {m}×{k}×{n} accumulate={accumulate}: 1 and {threads} threads differ"
+                            "{kernel} {layout:?} {m}×{k}×{n} accumulate={accumulate}: 1 and {threads} threads \
+                             (team: {in_team}) differ"
                         );
                     }
                 }

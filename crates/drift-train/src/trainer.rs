@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use drift_data::{epoch_order, fill_batch, Dataset, Split};
 use drift_kernels::{
-    bias_grad, gemm_fused, gemm_with, sgd_update, softmax_cross_entropy, BatchLoss, Epilogue, Kernel, LossMode, MatMut,
-    MatRef,
+    bias_grad, gemm_fused, gemm_with, sgd_update, softmax_cross_entropy, team, BatchLoss, Epilogue, Kernel, LossMode,
+    MatMut, MatRef,
 };
 
 use crate::checkpoint::TrainState;
@@ -135,6 +135,11 @@ impl Workspace {
     /// Forward and backward of the first `rows` loaded samples: the loss of the batch mean and
     /// its gradients, left in [`Workspace::dw`] and [`Workspace::db`].
     pub fn gradients(&mut self, params: &Params, rows: usize, mode: LossMode) -> BatchLoss {
+        // As in `train_step`, the products on one team.
+        team(|| self.gradients_on_team(params, rows, mode))
+    }
+
+    fn gradients_on_team(&mut self, params: &Params, rows: usize, mode: LossMode) -> BatchLoss {
         let loss = self.forward_loss(params, rows, mode);
         for l in (0..params.layers.len()).rev() {
             let (fan_in, fan_out) = (self.sizes[l], self.sizes[l + 1]);
@@ -161,6 +166,11 @@ impl Workspace {
     /// step on `W_l` and `b_l`. Returns the batch's loss; when its sum is not finite the
     /// parameters are left unchanged (the run has diverged).
     pub fn train_step(&mut self, params: &mut Params, rows: usize, mode: LossMode, lr: f32) -> BatchLoss {
+        // The step's products on one team of the pool's threads, without a fork-join each.
+        team(|| self.train_step_on_team(params, rows, mode, lr))
+    }
+
+    fn train_step_on_team(&mut self, params: &mut Params, rows: usize, mode: LossMode, lr: f32) -> BatchLoss {
         let loss = self.forward_loss(params, rows, mode);
         if !loss.loss_sum.is_finite() {
             return loss;
@@ -240,7 +250,7 @@ pub fn evaluate(params: &Params, split: &Split, n: usize, mode: LossMode, ws: &m
         ws.load_batch(split, chunk);
         let rows = chunk.len();
         let classes = ws.sizes[ws.sizes.len() - 1];
-        ws.forward(params, rows);
+        team(|| ws.forward(params, rows));
         let logits = &ws.acts[ws.sizes.len() - 1][..rows * classes];
         let part = softmax_cross_entropy(logits, &ws.labels[..rows], mode, 1.0, &mut []);
         total.loss_sum += part.loss_sum;

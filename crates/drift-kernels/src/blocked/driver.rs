@@ -17,14 +17,13 @@
 //! 4. for each MR-row panel of the task (the A block stays in L2): one microkernel call.
 //!
 //! Loop 2 is sequential inside a task and never split, so every element of C sees the same
-//! operations in the same order whatever the grid or the number of threads. There is a single
-//! fork-join per product: on this 2-vCPU VM waking a sleeping rayon worker costs ≈ 25 µs, which
+//! operations in the same order whatever the grid or the number of threads. The tasks run in one
+//! parallel pass per product (`team::run_tasks`: a fork-join, or the products of a training step
+//! on one team of threads): on this 2-vCPU VM waking a sleeping rayon worker costs ≈ 25 µs, which
 //! a separate packing pass would pay twice (measured: 150 vs 190 GFLOP/s on 128×512×512).
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-
-use rayon::prelude::*;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use super::kernel::{APanel, Microkernel, TileOp, MAX_TILE};
 use super::pack::{pack_panel, Source};
@@ -356,53 +355,7 @@ pub(crate) unsafe fn gemm<K: Microkernel>(
         if m.saturating_mul(n).saturating_mul(k) < SERIAL_FMAS {
             (0..tasks).for_each(run_task);
         } else {
-            run_tasks(tasks, run_task);
-        }
-    });
-}
-
-/// Runs `run(t)` for every task `t < tasks` on the current rayon pool, one job per thread.
-/// Job `w` owns the contiguous range `w·tasks/W .. (w+1)·tasks/W` and takes its tasks in order
-/// from a shared cursor; when its range is exhausted it helps with the others' ranges through
-/// their cursors. So each thread keeps the same part of C (and of the packed B) from one call
-/// to the next — moving 64 KiB of C between cores costs microseconds on the small products — and
-/// a late or slow thread is covered. A job with nothing left spins until every task is done
-/// rather than going to sleep: on this VM a sleeping rayon thread takes ≈ 30 µs to wake, which
-/// the caller would otherwise pay at the end of every product. Which thread runs which task
-/// never matters to the result; the pool size only changes this schedule.
-fn run_tasks(tasks: usize, run: impl Fn(usize) + Sync) {
-    /// Counts a task as done even if it panics, so that the spinners stop and rayon can
-    /// propagate the panic.
-    struct Done<'a>(&'a AtomicUsize);
-    impl Drop for Done<'_> {
-        fn drop(&mut self) {
-            self.0.fetch_add(1, Ordering::Release);
-        }
-    }
-    let workers = rayon::current_num_threads().clamp(1, tasks.max(1));
-    let range = |w: usize| w * tasks / workers..(w + 1) * tasks / workers;
-    let cursors: Vec<AtomicUsize> = (0..workers).map(|w| AtomicUsize::new(range(w).start)).collect();
-    let done = AtomicUsize::new(0);
-    (0..workers).into_par_iter().for_each(|w| {
-        for v in (w..workers).chain(0..w) {
-            let end = range(v).end;
-            loop {
-                let t = cursors[v].fetch_add(1, Ordering::Relaxed);
-                if t >= end {
-                    break;
-                }
-                let _done = Done(&done);
-                run(t);
-            }
-        }
-        let mut spins = 0u32;
-        while done.load(Ordering::Acquire) < tasks {
-            if spins < 1 << 14 {
-                spins += 1;
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
+            crate::team::run_tasks(tasks, &run_task);
         }
     });
 }

@@ -1,0 +1,227 @@
+//! A team of threads held for a stretch of work made of many short products (a training step),
+//! so that each product starts on every core at once instead of through a fork-join.
+//!
+//! A product of a W = 512 step takes 15–430 µs; through rayon the second core began its first
+//! task ≈ 8–11 µs after the caller (the time for an idle worker to find the job), and a product of
+//! 128 × 10 × 512 lasts only a few times that. Inside [`team`], the pool's other threads wait in
+//! a spin loop for the caller's next product, see it within a cache-line transfer, and take
+//! their share of its tasks. Which thread runs which task never changes a bit: tasks write
+//! disjoint parts of C and each is computed the same way wherever it runs.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::thread::ThreadId;
+
+use rayon::prelude::*;
+
+/// Runs `f` with the current rayon pool's other threads held as one team: every blocked product
+/// `f` calls on this thread runs its tasks on the whole team without a fork-join. Between
+/// products the team's threads spin (yielding after a while), so use it around work that is
+/// mostly products, and not around other parallel work (a rayon call inside `f` finds the
+/// other threads busy and runs on this one). Results are the same bits as without it.
+///
+/// On a pool of one thread, or inside another `team`, this just calls `f`.
+pub fn team<R>(f: impl FnOnce() -> R) -> R {
+    let threads = rayon::current_num_threads();
+    if threads < 2 || LEADING.with(|l| !l.get().is_null()) {
+        return f();
+    }
+    let team = Team::new(threads);
+    rayon::in_place_scope(|scope| {
+        for _ in 1..threads {
+            scope.spawn(|_| team.help());
+        }
+        let _lead = Lead::start(&team);
+        f()
+    })
+}
+
+/// Runs `run(t)` for every task `t < tasks`, on the team this thread leads if there is one,
+/// else on the current rayon pool through one fork-join (see [`share`] for the schedule).
+pub(crate) fn run_tasks(tasks: usize, run: &(dyn Fn(usize) + Sync)) {
+    let team = LEADING.with(Cell::get);
+    if team.is_null() {
+        let workers = rayon::current_num_threads().clamp(1, tasks.max(1));
+        let job = Job::new(run, tasks, workers);
+        (0..workers).into_par_iter().for_each(|w| {
+            job.share(w);
+            job.wait_done();
+        });
+    } else {
+        // SAFETY: `LEADING` points at the team of the enclosing `team` call on this thread,
+        // which outlives this call (`Lead` resets it before the team is dropped).
+        let team = unsafe { &*team };
+        let job = Job::new(run, tasks, team.members.min(tasks.max(1)));
+        team.lead(&job);
+    }
+}
+
+thread_local! {
+    /// The team this thread leads, inside [`team`]; null outside.
+    static LEADING: Cell<*const Team> = const { Cell::new(std::ptr::null()) };
+}
+
+/// One product's tasks. Worker `w` of `workers` owns the contiguous range `w·tasks/workers ..
+/// (w+1)·tasks/workers` and takes its tasks in order through its cursor; when its range is
+/// exhausted it helps with the others' ranges through theirs. So each thread keeps the same part
+/// of C (and of the packed operands) from one product to the next — moving 64 KiB of C between
+/// cores costs microseconds on the small products — and a late or slow thread is covered.
+struct Job<'a> {
+    run: &'a (dyn Fn(usize) + Sync),
+    tasks: usize,
+    workers: usize,
+    cursors: Vec<AtomicUsize>,
+    done: AtomicUsize,
+}
+
+impl<'a> Job<'a> {
+    fn new(run: &'a (dyn Fn(usize) + Sync), tasks: usize, workers: usize) -> Self {
+        let cursors = (0..workers).map(|w| AtomicUsize::new(w * tasks / workers)).collect();
+        Job { run, tasks, workers, cursors, done: AtomicUsize::new(0) }
+    }
+
+    /// Runs tasks as worker `w` (any `w`; one past the workers only helps) until none is left.
+    fn share(&self, w: usize) {
+        /// Counts a task as done even if it panics, so that waiters stop and the panic can
+        /// propagate.
+        struct Done<'a>(&'a AtomicUsize);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::Release);
+            }
+        }
+        for v in (0..self.workers).map(|i| (w + i) % self.workers) {
+            let end = (v + 1) * self.tasks / self.workers;
+            loop {
+                let t = self.cursors[v].fetch_add(1, Ordering::Relaxed);
+                if t >= end {
+                    break;
+                }
+                let _done = Done(&self.done);
+                (self.run)(t);
+            }
+        }
+    }
+
+    /// Spins until every task is done, rather than going to sleep: waking a sleeping thread
+    /// costs ≈ 30 µs on a VM, which the caller would pay at the end of every product.
+    fn wait_done(&self) {
+        spin_until(|| self.done.load(Ordering::Acquire) >= self.tasks);
+    }
+}
+
+/// Spins until `ready()`, yielding the core after a while (a descheduled peer needs it).
+fn spin_until(ready: impl Fn() -> bool) {
+    let mut spins = 0u32;
+    while !ready() {
+        if spins < 1 << 14 {
+            spins += 1;
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+    }
+}
+
+/// The state the leader and its helpers share.
+struct Team {
+    leader: ThreadId,
+    members: usize,
+    /// The product being run (a `Job` on the leader's stack), or null between products.
+    job: AtomicPtr<()>,
+    /// Bumped for each product, so that a helper enters each one once.
+    generation: AtomicU64,
+    /// Helpers inside a product; the leader waits for none before its `Job` goes away.
+    active: AtomicUsize,
+    /// Helpers seen so far, which gives each its index (1, 2, …) in the task ranges.
+    joined: AtomicUsize,
+    stop: AtomicBool,
+}
+
+impl Team {
+    fn new(members: usize) -> Self {
+        Team {
+            leader: std::thread::current().id(),
+            members,
+            job: AtomicPtr::new(std::ptr::null_mut()),
+            generation: AtomicU64::new(0),
+            active: AtomicUsize::new(0),
+            joined: AtomicUsize::new(1),
+            stop: AtomicBool::new(false),
+        }
+    }
+
+    /// Publishes `job`, runs its tasks with whoever joins, and returns once no helper can reach
+    /// it any more.
+    fn lead(&self, job: &Job<'_>) {
+        self.job.store(std::ptr::from_ref(job).cast_mut().cast(), Ordering::SeqCst);
+        self.generation.fetch_add(1, Ordering::Release);
+        job.share(0);
+        job.wait_done();
+        // A helper counts itself in `active` before it reads `job` (both SeqCst): it either
+        // reads null or is seen here.
+        self.job.store(std::ptr::null_mut(), Ordering::SeqCst);
+        spin_until(|| self.active.load(Ordering::SeqCst) == 0);
+    }
+
+    /// A helper's loop: join each new product until the leader stops the team.
+    fn help(&self) {
+        // The leader itself, running a helper job nobody else took (at the end of the scope, or
+        // while it waits in some rayon call of its own): nothing to help with.
+        if std::thread::current().id() == self.leader {
+            return;
+        }
+        let me = self.joined.fetch_add(1, Ordering::Relaxed);
+        let (mut seen, mut spins) = (0, 0u32);
+        while !self.stop.load(Ordering::Acquire) {
+            let generation = self.generation.load(Ordering::Acquire);
+            if generation == seen {
+                // Spin through the short gaps between the products of a step; yield in a long
+                // one (the leader's own serial work, or a descheduled leader).
+                if spins < 1 << 16 {
+                    spins += 1;
+                    std::hint::spin_loop();
+                } else {
+                    std::thread::yield_now();
+                }
+                continue;
+            }
+            (seen, spins) = (generation, 0);
+            self.active.fetch_add(1, Ordering::SeqCst);
+            let _leave = Leave(&self.active);
+            let job = self.job.load(Ordering::SeqCst);
+            if !job.is_null() {
+                // SAFETY: a non-null `job` is the leader's current `Job`, which stays alive until
+                // `active` is back to zero (`lead`), and we are counted in it.
+                unsafe { (*job.cast::<Job<'_>>()).share(me) };
+            }
+        }
+    }
+}
+
+/// Takes a helper out of `active` when it leaves a product, even by a panic.
+struct Leave<'a>(&'a AtomicUsize);
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Marks this thread as the team's leader; on drop (also by a panic in the leader's work)
+/// unmarks it and stops the helpers, so that the scope can end.
+struct Lead<'t>(&'t Team);
+
+impl<'t> Lead<'t> {
+    fn start(team: &'t Team) -> Self {
+        LEADING.with(|l| l.set(team));
+        Lead(team)
+    }
+}
+
+impl Drop for Lead<'_> {
+    fn drop(&mut self) {
+        LEADING.with(|l| l.set(std::ptr::null()));
+        self.0.stop.store(true, Ordering::Release);
+    }
+}
