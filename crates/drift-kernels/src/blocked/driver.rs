@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use super::kernel::{APanel, Microkernel, TileOp, MAX_TILE};
 use super::pack::{pack_panel, Source};
-use super::params::{BlockSizes, MIN_TASK_FMAS, PRIVATE_PACK_FLOATS, SERIAL_FMAS, TARGET_TASKS};
+use super::params::{BlockSizes, MIN_TASK_FMAS, PRIVATE_PACK_FLOATS, SERIAL_FMAS, SHORT_KC, TARGET_TASKS};
 use crate::elementwise::{no_operand, ElementOp};
 use crate::Epilogue;
 
@@ -196,8 +196,9 @@ impl Grid {
     /// under `MIN_TASK_FMAS`. Columns are split first, down to one NR panel per block: the tasks
     /// of a 128-row batch then share the packed A block (in L2) and each reuses its own B
     /// micro-panel across all row panels (measured best of rows-first, columns-first and
-    /// larger-first on the training shapes). The blocks cover the panels of C exactly once, their
-    /// sizes within one panel of each other.
+    /// larger-first on the training shapes). A short reduction (`k ≤ SHORT_KC`) is split by rows
+    /// first, so that its tasks write whole rows of C. The blocks cover the panels of C exactly
+    /// once, their sizes within one panel of each other.
     pub(crate) fn new(bs: BlockSizes, mr: usize, nr: usize, (m, k, n): (usize, usize, usize)) -> Grid {
         let (mp, np) = (m.div_ceil(mr), n.div_ceil(nr));
         let mut rb = mp.div_ceil((bs.mc / mr).max(1));
@@ -206,8 +207,10 @@ impl Grid {
         // A power of two, so that 2 or 4 threads get equal shares of equal tasks.
         let want = TARGET_TASKS.min(fmas / MIN_TASK_FMAS).max(1);
         let want = 1 << want.ilog2();
+        // Rows first for a short reduction: its tasks then write whole rows of C.
+        let rows_first = k <= SHORT_KC;
         while rb * cb < want && (rb < mp || cb < np) {
-            if cb < np {
+            if cb < np && !(rows_first && rb < mp) {
                 cb += 1;
             } else {
                 rb += 1;
@@ -455,9 +458,19 @@ unsafe fn gemm_block<K: Microkernel>(
     };
     // Zeroed once per block, not per tile: the kernel overwrites all MR·NR values it uses.
     let mut tile = [0.0f32; MAX_TILE];
-    for (jp, b_panel) in (jp0..).zip(b.chunks_exact(nr * kc)) {
-        let cols = nr.min(n - jp * nr);
-        for (i, ip) in ips.clone().enumerate() {
+    // A short reduction (the k = 10 backward-data product of the output layer) costs as much in
+    // writing C as in FMAs, and both operands' blocks sit in L1 anyway: go along C's rows, which
+    // the hardware prefetcher streams best. Otherwise down each column panel, whose kc × NR
+    // micro-panel stays in L1 for all the row panels.
+    let along_rows = kc <= SHORT_KC;
+    let (row_panels, col_panels) = (ips.len(), b.len() / (nr * kc));
+    let (outer, inner) = if along_rows { (row_panels, col_panels) } else { (col_panels, row_panels) };
+    for o in 0..outer {
+        for q in 0..inner {
+            let (i, q) = if along_rows { (o, q) } else { (q, o) };
+            let (ip, jp) = (ips.start + i, jp0 + q);
+            let b_panel = &b[q * nr * kc..(q + 1) * nr * kc];
+            let cols = nr.min(n - jp * nr);
             let a_panel = a.panel((ip, i), (mr, kc));
             let rows = mr.min(m - ip * mr);
             let offset = (ip * mr) as isize * c.rsc + (jp * nr) as isize * c.csc;

@@ -70,3 +70,8 @@ pub(crate) const SERIAL_FMAS: usize = 1 << 19;
 /// less than a task waiting for the other core's panels and reading them from its cache
 /// (measured on 128 × 10 · 10 × 512 with 2 threads: 10.9 → 10.3 µs per call).
 pub(crate) const PRIVATE_PACK_FLOATS: usize = 4096;
+
+/// Reductions up to this long (the `k = 10` backward-data product of the output layer) run their
+/// tiles along C's rows instead of down its column panels: their cost is writing C, which the
+/// hardware prefetcher streams best row by row.
+pub(crate) const SHORT_KC: usize = 32;
