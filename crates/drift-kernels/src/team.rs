@@ -23,7 +23,7 @@ use rayon::prelude::*;
 /// On a pool of one thread, or inside another `team`, this just calls `f`.
 pub fn team<R>(f: impl FnOnce() -> R) -> R {
     let threads = rayon::current_num_threads();
-    if threads < 2 || LEADING.with(|l| !l.get().is_null()) {
+    if threads < 2 || leading() {
         return f();
     }
     let team = Team::new(threads);
@@ -54,6 +54,11 @@ pub(crate) fn run_tasks(tasks: usize, run: &(dyn Fn(usize) + Sync)) {
         let job = Job::new(run, tasks, team.members.min(tasks.max(1)));
         team.lead(&job);
     }
+}
+
+/// Whether this thread leads a team (inside [`team`]), whose products may then be split finer.
+pub(crate) fn leading() -> bool {
+    LEADING.with(|l| !l.get().is_null())
 }
 
 thread_local! {

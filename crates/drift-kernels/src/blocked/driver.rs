@@ -4,7 +4,8 @@
 //! Loops, outermost first (the names of matrixmultiply's `gemm.rs` and of BLIS):
 //!
 //! 1. in parallel over the task grid: row blocks of ≤ `mc` rows × column blocks of ≤ `nc`
-//!    columns, derived from the shape only ([`Grid::new`]);
+//!    columns, derived from the shape (and whether the product runs on a team) only
+//!    ([`Grid::new`]);
 //! 2. for each `kc` block of the reduction, in order: make sure the task's packed B panels
 //!    (`kc × NR` each) and packed A panels (`MR × kc` each) exist ([`Packing`]). A task packs
 //!    the panels only it uses by itself; panels that several tasks use have a flag each: a task
@@ -27,7 +28,9 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use super::kernel::{APanel, Microkernel, TileOp, MAX_TILE};
 use super::pack::{pack_panel, Source};
-use super::params::{BlockSizes, MIN_TASK_FMAS, PRIVATE_PACK_FLOATS, SERIAL_FMAS, SHORT_KC, TARGET_TASKS};
+use super::params::{
+    BlockSizes, MIN_TASK_FMAS, PRIVATE_PACK_FLOATS, SERIAL_FMAS, SHORT_KC, TARGET_TASKS, TEAM_MIN_TASK_FMAS,
+};
 use crate::elementwise::{no_operand, ElementOp};
 use crate::Epilogue;
 
@@ -183,7 +186,8 @@ impl Packing {
 }
 
 /// The task grid: row-block bounds in MR-panels (`rows[r]..rows[r + 1]`) and column-block
-/// bounds in NR-panels. Derived from the shape only, never from the number of threads.
+/// bounds in NR-panels. Derived from the shape and the smallest task, never from the number of
+/// threads (nor does it enter any element's arithmetic).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Grid {
     pub rows: Vec<usize>,
@@ -193,19 +197,24 @@ pub(crate) struct Grid {
 impl Grid {
     /// Row blocks of at most `mc` rows and column blocks of at most `nc` columns, split further
     /// until there are `TARGET_TASKS` tasks (rounded down to a power of two) or a task would fall
-    /// under `MIN_TASK_FMAS`. Columns are split first, down to one NR panel per block: the tasks
-    /// of a 128-row batch then share the packed A block (in L2) and each reuses its own B
-    /// micro-panel across all row panels (measured best of rows-first, columns-first and
-    /// larger-first on the training shapes). A short reduction (`k ≤ SHORT_KC`) is split by rows
+    /// under `min_task_fmas` multiply-adds. Columns are split first, down to one NR panel per
+    /// block: the tasks of a 128-row batch then share the packed A block (in L2) and each reuses
+    /// its own B micro-panel across all row panels (measured best of rows-first, columns-first
+    /// and larger-first on the training shapes). A short reduction (`k ≤ SHORT_KC`) is split by rows
     /// first, so that its tasks write whole rows of C. The blocks cover the panels of C exactly
     /// once, their sizes within one panel of each other.
-    pub(crate) fn new(bs: BlockSizes, mr: usize, nr: usize, (m, k, n): (usize, usize, usize)) -> Grid {
+    pub(crate) fn new(
+        bs: BlockSizes,
+        (mr, nr): (usize, usize),
+        (m, k, n): (usize, usize, usize),
+        min_task_fmas: usize,
+    ) -> Grid {
         let (mp, np) = (m.div_ceil(mr), n.div_ceil(nr));
         let mut rb = mp.div_ceil((bs.mc / mr).max(1));
         let mut cb = np.div_ceil((bs.nc / nr).max(1));
         let fmas = m.saturating_mul(n).saturating_mul(k);
         // A power of two, so that 2 or 4 threads get equal shares of equal tasks.
-        let want = TARGET_TASKS.min(fmas / MIN_TASK_FMAS).max(1);
+        let want = TARGET_TASKS.min(fmas / min_task_fmas).max(1);
         let want = 1 << want.ilog2();
         // Rows first for a short reduction: its tasks then write whole rows of C.
         let rows_first = k <= SHORT_KC;
@@ -234,7 +243,8 @@ impl Grid {
 /// kc` (one reduction block: the step takes the whole gradient).
 ///
 /// Products under `SERIAL_FMAS` multiply-adds run their tasks in order on the calling thread: the
-/// same tasks, so the same bits, without a fork-join.
+/// same tasks, so the same bits, without a fork-join. On a team (see `team.rs`), where handing a
+/// task over costs far less, every product runs on the team, split down to `TEAM_MIN_TASK_FMAS`.
 ///
 /// # Safety
 /// The caller guarantees: the CPU supports `K`'s instruction set; `a` and `b` hold all the
@@ -254,7 +264,9 @@ pub(crate) unsafe fn gemm<K: Microkernel>(
     const { assert!(K::MR * K::NR <= MAX_TILE, "the edge tile on the stack is too small for this kernel") };
     let (mr, nr) = (K::MR, K::NR);
     let (m_pad, n_pad) = (m.div_ceil(mr) * mr, n.div_ceil(nr) * nr);
-    let grid = Grid::new(bs, mr, nr, (m, k, n));
+    let fmas = m.saturating_mul(n).saturating_mul(k);
+    let on_team = crate::team::leading();
+    let grid = Grid::new(bs, (mr, nr), (m, k, n), if on_team { TEAM_MIN_TASK_FMAS } else { MIN_TASK_FMAS });
     let cb = grid.col_blocks();
     let (k_blocks, kc_max) = kc_blocks(bs.kc, k);
     let (mp, np) = (m_pad / mr, n_pad / nr);
@@ -355,7 +367,7 @@ pub(crate) unsafe fn gemm<K: Microkernel>(
                 };
             }
         };
-        if m.saturating_mul(n).saturating_mul(k) < SERIAL_FMAS {
+        if !on_team && fmas < SERIAL_FMAS {
             (0..tasks).for_each(run_task);
         } else {
             crate::team::run_tasks(tasks, &run_task);
@@ -586,7 +598,7 @@ mod tests {
         ];
         for (m, k, n) in shapes {
             let (mr, nr) = (12, 32);
-            let g = Grid::new(bs, mr, nr, (m, k, n));
+            let g = Grid::new(bs, (mr, nr), (m, k, n), MIN_TASK_FMAS);
             for bounds in [&g.rows, &g.cols] {
                 assert_eq!(bounds[0], 0);
                 let sizes: Vec<usize> = bounds.windows(2).map(|w| w[1] - w[0]).collect();

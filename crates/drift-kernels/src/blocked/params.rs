@@ -55,6 +55,13 @@ pub(crate) const TARGET_TASKS: usize = 8;
 /// tasks cost more to hand out than they save.
 pub(crate) const MIN_TASK_FMAS: usize = 1 << 17;
 
+/// On a team of threads (`drift_kernels::team`, the products of a training step) a task is
+/// handed over in well under a microsecond, so tasks go down to this many multiply-adds (≈ 1 µs
+/// of one core) and no product runs on one thread alone: the 10-class layer's products of W =
+/// 128 then use both cores. Epochs in turns with 2¹⁷ and the serial cut, 2 threads: W = 128
+/// 0.176/0.176 → 0.172/0.172 s; W = 512 and 1000 within noise (−2% to +1%); 2¹⁵ measured alike.
+pub(crate) const TEAM_MIN_TASK_FMAS: usize = 1 << 16;
+
 /// Products under this many multiply-adds run on the calling thread: a fork-join costs a few µs
 /// even with both workers awake, more than splitting saves (one core does 2¹⁹ FMAs in ≈ 5 µs).
 /// Not higher: rayon parks a worker that finds nothing to do for a few tens of µs, and waking it
