@@ -20,10 +20,16 @@ use rayon::prelude::*;
 /// mostly products, and not around other parallel work (a rayon call inside `f` finds the
 /// other threads busy and runs on this one). Results are the same bits as without it.
 ///
-/// On a pool of one thread, or inside another `team`, this just calls `f`.
+/// Only a thread of a rayon pool leads a team (inside `ThreadPool::install`, as the trainer runs):
+/// elsewhere, on a pool of one thread, or inside another `team`, this just calls `f`. (Teams led
+/// from outside a pool would hold its threads against each other's rayon calls.)
+///
+/// A panic in `f` or in a product's task reaches the caller once every thread has left the
+/// product; a task that panicked on a helper leaves its part of C unwritten while `f` goes on
+/// to its end.
 pub fn team<R>(f: impl FnOnce() -> R) -> R {
     let threads = rayon::current_num_threads();
-    if threads < 2 || leading() {
+    if threads < 2 || leading() || rayon::current_thread_index().is_none() {
         return f();
     }
     let team = Team::new(threads);
@@ -37,13 +43,12 @@ pub fn team<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// Runs `run(t)` for every task `t < tasks`, on the team this thread leads if there is one,
-/// else on the current rayon pool through one fork-join (see [`share`] for the schedule).
+/// else on the current rayon pool through one fork-join (see [`Job`] for the schedule).
 pub(crate) fn run_tasks(tasks: usize, run: &(dyn Fn(usize) + Sync)) {
     let team = LEADING.with(Cell::get);
     if team.is_null() {
-        let workers = rayon::current_num_threads().clamp(1, tasks.max(1));
-        let job = Job::new(run, tasks, workers);
-        (0..workers).into_par_iter().for_each(|w| {
+        let job = Job::new(run, tasks, rayon::current_num_threads());
+        (0..job.workers).into_par_iter().for_each(|w| {
             job.share(w);
             job.wait_done();
         });
@@ -51,8 +56,7 @@ pub(crate) fn run_tasks(tasks: usize, run: &(dyn Fn(usize) + Sync)) {
         // SAFETY: `LEADING` points at the team of the enclosing `team` call on this thread,
         // which outlives this call (`Lead` resets it before the team is dropped).
         let team = unsafe { &*team };
-        let job = Job::new(run, tasks, team.members.min(tasks.max(1)));
-        team.lead(&job);
+        team.lead(&Job::new(run, tasks, team.members));
     }
 }
 
@@ -80,7 +84,9 @@ struct Job<'a> {
 }
 
 impl<'a> Job<'a> {
-    fn new(run: &'a (dyn Fn(usize) + Sync), tasks: usize, workers: usize) -> Self {
+    /// The tasks shared by `threads` threads (no more workers than tasks).
+    fn new(run: &'a (dyn Fn(usize) + Sync), tasks: usize, threads: usize) -> Self {
+        let workers = threads.clamp(1, tasks.max(1));
         let cursors = (0..workers).map(|w| AtomicUsize::new(w * tasks / workers)).collect();
         Job { run, tasks, workers, cursors, done: AtomicUsize::new(0) }
     }
@@ -106,6 +112,13 @@ impl<'a> Job<'a> {
                 (self.run)(t);
             }
         }
+    }
+
+    /// Leaves every task not yet started unstarted: each cursor goes past its range.
+    fn cancel(&self) {
+        self.cursors.iter().for_each(|c| {
+            c.fetch_max(self.tasks, Ordering::Relaxed);
+        });
     }
 
     /// Spins until every task is done, rather than going to sleep: waking a sleeping thread
@@ -161,12 +174,20 @@ impl Team {
     fn lead(&self, job: &Job<'_>) {
         self.job.store(std::ptr::from_ref(job).cast_mut().cast(), Ordering::SeqCst);
         self.generation.fetch_add(1, Ordering::Release);
-        job.share(0);
-        job.wait_done();
+        // A task that panics here must not unwind past `job` (and what its tasks borrow) while a
+        // helper may still be in it: stop handing out tasks, then wait for the helpers below.
+        let shared = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.share(0)));
+        match shared {
+            Ok(()) => job.wait_done(),
+            Err(_) => job.cancel(),
+        }
         // A helper counts itself in `active` before it reads `job` (both SeqCst): it either
         // reads null or is seen here.
         self.job.store(std::ptr::null_mut(), Ordering::SeqCst);
         spin_until(|| self.active.load(Ordering::SeqCst) == 0);
+        if let Err(panic) = shared {
+            std::panic::resume_unwind(panic);
+        }
     }
 
     /// A helper's loop: join each new product until the leader stops the team.
@@ -228,5 +249,112 @@ impl Drop for Lead<'_> {
     fn drop(&mut self) {
         LEADING.with(|l| l.set(std::ptr::null()));
         self.0.stop.store(true, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::time::{Duration, Instant};
+
+    fn pool(threads: usize) -> rayon::ThreadPool {
+        rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("rayon pool")
+    }
+
+    #[test]
+    fn the_other_threads_take_tasks() {
+        let helped = AtomicBool::new(false);
+        pool(2).install(|| {
+            let leader = rayon::current_thread_index();
+            team(|| {
+                let start = Instant::now();
+                while !helped.load(Ordering::Relaxed) && start.elapsed() < Duration::from_secs(20) {
+                    run_tasks(8, &|_| {
+                        if rayon::current_thread_index() != leader {
+                            helped.store(true, Ordering::Relaxed);
+                        }
+                        std::thread::sleep(Duration::from_micros(200));
+                    });
+                }
+            });
+        });
+        assert!(helped.load(Ordering::Relaxed), "no task of a team ran on another thread in 20 s");
+    }
+
+    /// Four tasks, the first ending at once and the others not before `run_tasks` has returned
+    /// (or half a second has passed); `fails(t)` says which one panics. Whether the panic left
+    /// `run_tasks`, and how many tasks had started but not finished when it returned.
+    fn run_failing(fails: &(dyn Fn(usize) -> bool + Sync)) -> (bool, usize) {
+        let (started, finished, returned) = (AtomicUsize::new(0), AtomicUsize::new(0), AtomicBool::new(false));
+        let left = catch_unwind(AssertUnwindSafe(|| {
+            run_tasks(4, &|t| {
+                started.fetch_add(1, Ordering::SeqCst);
+                let start = Instant::now();
+                std::thread::sleep(Duration::from_millis(5));
+                while t != 0 && !returned.load(Ordering::SeqCst) && start.elapsed() < Duration::from_millis(500) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                assert!(!fails(t), "task {t} fails");
+                finished.fetch_add(1, Ordering::SeqCst);
+            })
+        }));
+        let unfinished = started.load(Ordering::SeqCst) - finished.load(Ordering::SeqCst);
+        returned.store(true, Ordering::SeqCst);
+        (left.is_err(), unfinished)
+    }
+
+    /// The leader's task panics while a helper is inside another task: the panic leaves
+    /// `run_tasks` only once the helper is out (what the tasks borrow outlives them). A helper's
+    /// task panics: the panic reaches the caller of `team`. Either way the pool runs teams again.
+    #[test]
+    fn a_panicking_task_unwinds_after_the_helpers_have_left() {
+        let pool = pool(2);
+        let leaders = pool.install(|| {
+            let leader = rayon::current_thread_index();
+            team(|| run_failing(&|t| t == 0 && rayon::current_thread_index() == leader))
+        });
+        // Only the task that panicked: a helper still in its task would make two.
+        assert_eq!(leaders, (true, 1), "(the panic left run_tasks, tasks unfinished when it did)");
+        let helpers = catch_unwind(AssertUnwindSafe(|| {
+            pool.install(|| {
+                let leader = rayon::current_thread_index();
+                team(|| run_failing(&|_| rayon::current_thread_index() != leader))
+            })
+        }));
+        // A helper that joined too late for any task had nothing to fail.
+        assert!(helpers.is_err() || helpers.is_ok_and(|r| r == (false, 0)), "a helper's panic was lost");
+        let count = AtomicUsize::new(0);
+        pool.install(|| {
+            team(|| {
+                run_tasks(16, &|_| {
+                    count.fetch_add(1, Ordering::Relaxed);
+                })
+            })
+        });
+        assert_eq!(count.load(Ordering::Relaxed), 16, "the pool no longer runs a team's tasks");
+    }
+
+    /// Callers outside any pool (test threads, say) form no team: two of them at once, each with
+    /// rayon work inside, finish.
+    #[test]
+    fn callers_outside_a_pool_run_without_a_team() {
+        let (done, finished) = std::sync::mpsc::channel();
+        for _ in 0..2 {
+            let done = done.clone();
+            std::thread::spawn(move || {
+                for _ in 0..20 {
+                    let sum: u64 = team(|| {
+                        assert!(!leading(), "a team led from outside a pool");
+                        (0..100_000u64).into_par_iter().sum()
+                    });
+                    assert_eq!(sum, 4_999_950_000);
+                }
+                done.send(()).expect("test alive");
+            });
+        }
+        for _ in 0..2 {
+            finished.recv_timeout(Duration::from_secs(60)).expect("a caller outside the pool hung");
+        }
     }
 }

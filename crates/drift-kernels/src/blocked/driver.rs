@@ -186,8 +186,8 @@ impl Packing {
 }
 
 /// The task grid: row-block bounds in MR-panels (`rows[r]..rows[r + 1]`) and column-block
-/// bounds in NR-panels. Derived from the shape and the smallest task, never from the number of
-/// threads (nor does it enter any element's arithmetic).
+/// bounds in NR-panels. Derived from the shape and the smallest task (smaller on a team), never
+/// from the number of threads; it never enters an element's arithmetic.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Grid {
     pub rows: Vec<usize>,
@@ -242,9 +242,10 @@ impl Grid {
 /// in `mod.rs`) a bias is one value per row of C, else per column. `Epilogue::Sgd` needs `k ≤
 /// kc` (one reduction block: the step takes the whole gradient).
 ///
-/// Products under `SERIAL_FMAS` multiply-adds run their tasks in order on the calling thread: the
-/// same tasks, so the same bits, without a fork-join. On a team (see `team.rs`), where handing a
-/// task over costs far less, every product runs on the team, split down to `TEAM_MIN_TASK_FMAS`.
+/// Products under `SERIAL_FMAS` multiply-adds run their tasks in order on the calling thread,
+/// without a fork-join. On a team (see `team.rs`), where handing a task over costs far less,
+/// every product runs on the team, split down to `TEAM_MIN_TASK_FMAS`. Any grid gives the same
+/// bits: no task splits an element's reduction.
 ///
 /// # Safety
 /// The caller guarantees: the CPU supports `K`'s instruction set; `a` and `b` hold all the
@@ -474,12 +475,14 @@ unsafe fn gemm_block<K: Microkernel>(
     // writing C as in FMAs, and both operands' blocks sit in L1 anyway: go along C's rows, which
     // the hardware prefetcher streams best. Otherwise down each column panel, whose kc × NR
     // micro-panel stays in L1 for all the row panels.
+    // (`kc ≤ SHORT_KC` exactly when `k ≤ SHORT_KC`, the grid's test: a reduction under the block
+    // size is one block, a longer one is cut into blocks of over half of it.)
     let along_rows = kc <= SHORT_KC;
     let (row_panels, col_panels) = (ips.len(), b.len() / (nr * kc));
     let (outer, inner) = if along_rows { (row_panels, col_panels) } else { (col_panels, row_panels) };
     for o in 0..outer {
-        for q in 0..inner {
-            let (i, q) = if along_rows { (o, q) } else { (q, o) };
+        for p in 0..inner {
+            let (i, q) = if along_rows { (o, p) } else { (p, o) };
             let (ip, jp) = (ips.start + i, jp0 + q);
             let b_panel = &b[q * nr * kc..(q + 1) * nr * kc];
             let cols = nr.min(n - jp * nr);
@@ -587,7 +590,7 @@ mod tests {
     #[test]
     fn grid_covers_every_panel_once_in_balanced_blocks() {
         let bs = BlockSizes { mc: 144, kc: 256, nc: 256 };
-        let shapes: [(usize, usize, usize); 7] = [
+        let shapes: [(usize, usize, usize); 8] = [
             (1, 1, 1),
             (128, 784, 512),
             (96, 512, 10),
@@ -595,10 +598,11 @@ mod tests {
             (1000, 128, 1000),
             (10, 128, 512),
             (5000, 7, 3),
+            (128, 10, 1000),
         ];
-        for (m, k, n) in shapes {
+        for ((m, k, n), min_task) in shapes.into_iter().flat_map(|s| [(s, MIN_TASK_FMAS), (s, TEAM_MIN_TASK_FMAS)]) {
             let (mr, nr) = (12, 32);
-            let g = Grid::new(bs, (mr, nr), (m, k, n), MIN_TASK_FMAS);
+            let g = Grid::new(bs, (mr, nr), (m, k, n), min_task);
             for bounds in [&g.rows, &g.cols] {
                 assert_eq!(bounds[0], 0);
                 let sizes: Vec<usize> = bounds.windows(2).map(|w| w[1] - w[0]).collect();
