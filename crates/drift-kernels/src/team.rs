@@ -124,16 +124,24 @@ impl<'a> Job<'a> {
     /// Spins until every task is done, rather than going to sleep: waking a sleeping thread
     /// costs ≈ 30 µs on a VM, which the caller would pay at the end of every product.
     fn wait_done(&self) {
-        spin_until(|| self.done.load(Ordering::Acquire) >= self.tasks);
+        spin_until(WAIT_SPINS, || self.done.load(Ordering::Acquire) >= self.tasks);
     }
 }
 
-/// Spins until `ready()`, yielding the core after a while (a descheduled peer needs it).
-fn spin_until(ready: impl Fn() -> bool) {
-    let mut spins = 0u32;
+/// Spins before yielding while the leader or a helper waits for the others within a product.
+const WAIT_SPINS: u32 = 1 << 14;
+
+/// Spins before yielding while a helper waits for the next product: through the short gaps
+/// between the products of a step, yielding in a long one (the leader's own serial work, or a
+/// descheduled leader).
+const HELPER_SPINS: u32 = 1 << 16;
+
+/// Spins until `ready()`, yielding the core after `spins` tries (a descheduled peer needs it).
+fn spin_until(spins: u32, mut ready: impl FnMut() -> bool) {
+    let mut tries = 0u32;
     while !ready() {
-        if spins < 1 << 14 {
-            spins += 1;
+        if tries < spins {
+            tries += 1;
             std::hint::spin_loop();
         } else {
             std::thread::yield_now();
@@ -184,7 +192,7 @@ impl Team {
         // A helper counts itself in `active` before it reads `job` (both SeqCst): it either
         // reads null or is seen here.
         self.job.store(std::ptr::null_mut(), Ordering::SeqCst);
-        spin_until(|| self.active.load(Ordering::SeqCst) == 0);
+        spin_until(WAIT_SPINS, || self.active.load(Ordering::SeqCst) == 0);
         if let Err(panic) = shared {
             std::panic::resume_unwind(panic);
         }
@@ -198,21 +206,17 @@ impl Team {
             return;
         }
         let me = self.joined.fetch_add(1, Ordering::Relaxed);
-        let (mut seen, mut spins) = (0, 0u32);
-        while !self.stop.load(Ordering::Acquire) {
-            let generation = self.generation.load(Ordering::Acquire);
-            if generation == seen {
-                // Spin through the short gaps between the products of a step; yield in a long
-                // one (the leader's own serial work, or a descheduled leader).
-                if spins < 1 << 16 {
-                    spins += 1;
-                    std::hint::spin_loop();
-                } else {
-                    std::thread::yield_now();
-                }
-                continue;
+        let mut seen = 0;
+        loop {
+            let mut generation = seen;
+            spin_until(HELPER_SPINS, || {
+                generation = self.generation.load(Ordering::Acquire);
+                generation != seen || self.stop.load(Ordering::Acquire)
+            });
+            if self.stop.load(Ordering::Acquire) {
+                return;
             }
-            (seen, spins) = (generation, 0);
+            seen = generation;
             self.active.fetch_add(1, Ordering::SeqCst);
             let _leave = Leave(&self.active);
             let job = self.job.load(Ordering::SeqCst);
